@@ -1,0 +1,3 @@
+"""Moorage: an enterprise container registry (OCI Distribution + Harbor-compatible management)."""
+
+__version__ = "0.1.0"

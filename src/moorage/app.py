@@ -1,0 +1,165 @@
+"""Composition root: ``create_app(settings)`` builds the engine, storage and services,
+injects them into the edges, and returns one ASGI application.  Only the CLI and the
+tests import this module."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from moorage.config import Settings, load_settings
+from moorage.core.logging import configure_logging
+from moorage.db.engine import Database
+from moorage.db.migrate import upgrade
+from moorage.domain.blobs import BlobService
+from moorage.domain.manifests import ManifestService
+from moorage.domain.projects import ProjectService
+from moorage.domain.pulls import PullRecorder
+from moorage.domain.uploads import UploadService
+from moorage.registry.app import RegistryApp
+from moorage.registry.routes import build_routes
+from moorage.registry.services import RegistryServices
+from moorage.storage.blobs import BlobStore
+from moorage.storage.driver import BlobDriver
+from moorage.storage.hashing import Hashers
+from moorage.web.http import Receive, Response, Scope, Send
+
+log = structlog.get_logger(__name__)
+SETTINGS_ENV = "MOORAGE_SETTINGS_JSON"  # how `moorage serve` hands settings to server workers
+
+
+def create_driver(settings: Settings) -> BlobDriver:
+    if settings.storage.driver == "s3":
+        from moorage.storage.s3 import S3BlobDriver
+
+        s3 = settings.storage.s3
+        return S3BlobDriver(
+            bucket=s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, access_key=s3.access_key,
+            secret_key=s3.secret_key, root_directory=s3.root_directory, chunk_size=s3.chunk_size,
+            presign=s3.redirect,
+        )
+    from moorage.storage.filesystem import FilesystemBlobDriver
+
+    return FilesystemBlobDriver(str(settings.storage_root))
+
+
+@dataclass
+class Components:
+    """Everything one process holds, built once by ``build_components``."""
+
+    settings: Settings
+    db: Database
+    driver: BlobDriver
+    store: BlobStore
+    projects: ProjectService
+    uploads: UploadService
+    manifests: ManifestService
+    blobs: BlobService
+    pulls: PullRecorder
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def db_ready(self) -> None:
+        """Migrate the schema and create the default public project (idempotent)."""
+        await upgrade(self.db)
+        await self.projects.ensure(self.settings.registry.default_project, public=True)
+
+    async def start(self) -> None:
+        """Make the database ready and start the periodic maintenance loops."""
+        await self.db_ready()
+        reg = self.settings.registry
+        self.tasks.append(asyncio.create_task(self._every(reg.pull_stats_flush_seconds, self.pulls.flush)))
+        self.tasks.append(asyncio.create_task(
+            self._every(reg.upload_purge_interval_seconds, lambda: self.uploads.purge_expired(reg.upload_expiry_hours))
+        ))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.pulls.flush()
+        await self.close()
+
+    async def close(self) -> None:
+        await self.driver.close()
+        await self.db.dispose()
+
+    @staticmethod
+    async def _every(seconds: float, work: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except Exception:
+                log.exception("maintenance_failed", work=getattr(work, "__qualname__", str(work)))
+
+
+def build_components(settings: Settings) -> Components:
+    db = Database(settings.database_url, settings.database.pool_size, settings.database.echo)
+    driver = create_driver(settings)
+    store = BlobStore(driver, Hashers())
+    projects = ProjectService(db)
+    pulls = PullRecorder(db)
+    return Components(
+        settings=settings, db=db, driver=driver, store=store, projects=projects,
+        uploads=UploadService(db, store, projects),
+        manifests=ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes),
+        blobs=BlobService(db, store), pulls=pulls,
+    )
+
+
+class MoorageApp:
+    """The ASGI entry point: lifespan plus dispatch by path prefix to the edges."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        services = RegistryServices(
+            blobs=components.blobs, uploads=components.uploads, manifests=components.manifests,
+            store=components.store, redirect_blobs=components.settings.storage.s3.redirect,
+        )
+        self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"].startswith("/v2"):
+                await self.registry(scope, receive, send)
+            else:
+                await Response(404, {"content-type": "text/plain"}, b"not found\n").send(scope, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.components.start()
+                except Exception as exc:
+                    log.exception("startup_failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.components.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings) -> MoorageApp:
+    configure_logging(settings.log.level, settings.log.format)
+    return MoorageApp(build_components(settings))
+
+
+def app_from_env() -> MoorageApp:
+    """Factory for server workers: settings serialised by `moorage serve` (or loaded afresh)."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings(**json.loads(raw)) if raw else load_settings()
+    return create_app(settings)

@@ -1,0 +1,173 @@
+"""The ``moorage`` command: serve the registry, manage projects and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from moorage import __version__
+from moorage.config.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Moorage: an enterprise container registry.", no_args_is_help=True, add_completion=False)
+project_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file", envvar="MOORAGE_CONFIG")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (SQLite, blobs)")]
+
+
+def _settings(config: Path | None, data_dir: Path | None, **http: Any) -> Settings:
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    http = {k: v for k, v in http.items() if v is not None}
+    if http:
+        overrides["http"] = http
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(f"moorage {__version__}")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default 0.0.0.0)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 5000)")] = None,
+    server: Annotated[str | None, typer.Option(help="ASGI server: granian or uvicorn")] = None,
+    tls_certificate: Annotated[Path | None, typer.Option(help="PEM certificate (enables HTTPS)")] = None,
+    tls_private_key: Annotated[Path | None, typer.Option(help="PEM private key")] = None,
+) -> None:
+    """Run the registry server."""
+    settings = _settings(config, data_dir, host=host, port=port, server=server)
+    if tls_certificate or tls_private_key:
+        settings.tls.certificate, settings.tls.private_key = tls_certificate, tls_private_key
+        if not (tls_certificate and tls_private_key):
+            console.print("[red]--tls-certificate and --tls-private-key go together[/red]")
+            raise typer.Exit(2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    scheme = "https" if settings.tls.certificate else "http"
+    console.print(
+        f"moorage {__version__} listening on {scheme}://{settings.http.host}:{settings.http.port} "
+        f"(data: {settings.data_dir}, database: {settings.database_url.split('://')[0]}, "
+        f"storage: {settings.storage.driver}, server: {settings.http.server})"
+    )
+    os.environ["MOORAGE_SETTINGS_JSON"] = settings.model_dump_json()
+    if settings.http.server == "uvicorn":
+        _run_uvicorn(settings)
+    else:
+        _run_granian(settings)
+
+
+def _run_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    kwargs: dict[str, Any] = {}
+    if settings.tls.certificate:
+        kwargs.update(ssl_cert=settings.tls.certificate, ssl_key=settings.tls.private_key)
+    Granian(
+        "moorage.app:app_from_env", address=settings.http.host, port=settings.http.port,
+        interface=Interfaces.ASGI, factory=True, workers=1, log_access=False,
+        log_level=settings.log.level if settings.log.level != "debug" else "debug",  # type: ignore[arg-type]
+        **kwargs,
+    ).serve()
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "moorage.app:app_from_env", factory=True, host=settings.http.host, port=settings.http.port,
+        ssl_certfile=str(settings.tls.certificate) if settings.tls.certificate else None,
+        ssl_keyfile=str(settings.tls.private_key) if settings.tls.private_key else None,
+        log_level=settings.log.level, access_log=False, lifespan="on",
+    )
+
+
+def _components(config: Path | None, data_dir: Path | None) -> Any:
+    from moorage.app import build_components
+
+    return build_components(_settings(config, data_dir))
+
+
+@project_app.command("create")
+def project_create(
+    name: str,
+    public: Annotated[bool, typer.Option("--public/--private", help="Anyone may pull")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a project (the first component of repository names)."""
+    from moorage.core.errors import MoorageError
+
+    async def run() -> None:
+        components = _components(config, data_dir)
+        try:
+            await components.db_ready()
+            await components.projects.create(name, public)
+        finally:
+            await components.close()
+
+    try:
+        asyncio.run(run())
+    except MoorageError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    print(f"created project {name} ({'public' if public else 'private'})")
+
+
+@project_app.command("list")
+def project_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List projects as JSON lines."""
+
+    async def run() -> None:
+        components = _components(config, data_dir)
+        try:
+            await components.db_ready()
+            for p in await components.projects.list():
+                print(json.dumps({"name": p.name, "public": p.public, "created_at": p.created_at.isoformat()}))
+        finally:
+            await components.close()
+
+    asyncio.run(run())
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply schema migrations (the server also does this at start-up)."""
+
+    async def run() -> None:
+        components = _components(config, data_dir)
+        try:
+            await components.db_ready()
+        finally:
+            await components.close()
+
+    asyncio.run(run())
+    print("database is up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

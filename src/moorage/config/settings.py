@@ -1,0 +1,149 @@
+"""The settings tree. Each setting is declared once with its type, default and description.
+
+Precedence (highest first): explicit overrides (CLI flags), environment variables
+``MOORAGE_<SECTION>__<KEY>``, the YAML config file, defaults.  Nothing here is read at
+import time: ``load_settings`` is called by the CLI and the composition root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    """``$MOORAGE_DATA_DIR``-less default: ``$XDG_DATA_HOME/moorage`` or ``~/.local/share/moorage``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "moorage"
+
+
+class HTTPSettings(BaseModel):
+    host: str = Field("0.0.0.0", description="Address to listen on")
+    port: int = Field(5000, ge=1, le=65535, description="TCP port")
+    server: Literal["granian", "uvicorn"] = Field("granian", description="ASGI server to run")
+    external_url: str | None = Field(None, description="Public base URL (for Location headers); default from the request")
+
+
+class TLSSettings(BaseModel):
+    certificate: Path | None = Field(None, description="PEM certificate chain; enables HTTPS with private_key")
+    private_key: Path | None = Field(None, description="PEM private key")
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/moorage.db. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL)")
+    echo: bool = Field(False, description="Log every SQL statement")
+
+
+class FilesystemStorageSettings(BaseModel):
+    root: Path | None = Field(None, description="Blob root; default <data_dir>/storage")
+
+
+class S3StorageSettings(BaseModel):
+    bucket: str = Field("", description="Bucket name")
+    region: str = Field("us-east-1", description="Region")
+    endpoint_url: str | None = Field(None, description="Endpoint for S3-compatible stores (MinIO, Ceph RGW)")
+    access_key: str | None = Field(None, description="Access key id (default: the AWS credential chain)")
+    secret_key: str | None = Field(None, description="Secret access key")
+    root_directory: str = Field("", description="Key prefix inside the bucket")
+    chunk_size: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size")
+    redirect: bool = Field(False, description="Redirect blob GETs to presigned URLs")
+
+
+class StorageSettings(BaseModel):
+    driver: Literal["filesystem", "s3"] = Field("filesystem", description="Blob storage driver")
+    filesystem: FilesystemStorageSettings = FilesystemStorageSettings()
+    s3: S3StorageSettings = S3StorageSettings()
+
+
+class RegistrySettings(BaseModel):
+    max_manifest_bytes: int = Field(4 * 1024 * 1024, description="Largest manifest body accepted")
+    upload_expiry_hours: float = Field(24.0, gt=0, description="Abandoned uploads are purged after this")
+    upload_purge_interval_seconds: float = Field(600.0, gt=0, description="How often to purge expired uploads")
+    pull_stats_flush_seconds: float = Field(10.0, gt=0, description="Pull time/count are batched this long")
+    default_project: str = Field("library", description="Public project created on first start")
+
+
+class LogSettings(BaseModel):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
+    format: Literal["console", "json"] = Field("console", description="console for people, json for collectors")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MOORAGE_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where SQLite and blobs live")
+    http: HTTPSettings = HTTPSettings()
+    tls: TLSSettings = TLSSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
+    registry: RegistrySettings = RegistrySettings()
+    log: LogSettings = LogSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'moorage.db'}"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.filesystem.root or (self.data_dir / "storage")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message says which setting and why."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from the YAML file, the environment and ``overrides`` (nested dicts)."""
+    path = Path(config_file) if config_file else None
+    if path is None and os.environ.get("MOORAGE_CONFIG"):
+        path = Path(os.environ["MOORAGE_CONFIG"])
+    cls: type[Settings] = Settings
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        # A subclass per load carries the file name, so no module state is needed.
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}})
+    try:
+        settings = cls(**{k: v for k, v in overrides.items() if v is not None})
+        if settings.tls.certificate and not settings.tls.private_key:
+            raise ConfigError("tls.certificate needs tls.private_key")
+        if settings.storage.driver == "s3" and not settings.storage.s3.bucket:
+            raise ConfigError("storage.driver is s3 but storage.s3.bucket is empty")
+        return settings
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Database: engines, units of work with after-commit hooks, the declarative base, migrations."""

@@ -1,0 +1,50 @@
+"""Schema migrations: ``upgrade`` brings a database to the newest revision (run at start-up
+and by ``moorage db upgrade``); ``check_drift`` compares models with the migrated schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from moorage.db.base import Base
+from moorage.db.engine import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    def run(conn: Connection) -> None:
+        command.upgrade(alembic_config(conn), revision)
+
+    async with db.write_engine.connect() as conn:
+        if db.is_sqlite:  # alembic manages its own transaction; leave pysqlite autocommit alone
+            await conn.run_sync(run)
+            await conn.commit()
+        else:
+            await conn.run_sync(run)
+            await conn.commit()
+
+
+async def check_drift(db: Database) -> list[Any]:
+    """Differences between the models and the migrated schema ([] when none)."""
+    import moorage.metadata.models  # noqa: F401
+
+    def diff(conn: Connection) -> list[Any]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
+
+    async with db.read_engine.connect() as conn:
+        return await conn.run_sync(diff)

@@ -1,0 +1,18 @@
+"""Alembic environment: runs on the connection handed in by ``moorage.db.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import moorage.metadata.models  # noqa: F401  (registers every table on Base.metadata)
+from moorage.db.base import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

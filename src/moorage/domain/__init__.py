@@ -1,0 +1,1 @@
+"""Business rules: projects, uploads and blobs, manifests and tags, pull statistics."""

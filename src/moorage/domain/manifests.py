@@ -1,0 +1,179 @@
+"""Manifests, tags and referrers: the rules for pushing, pulling, listing and deleting them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from moorage.core.errors import oci_error
+from moorage.db.engine import Database
+from moorage.domain.projects import ProjectService
+from moorage.domain.pulls import PullRecorder
+from moorage.metadata.queries import artifacts as aq
+from moorage.metadata.queries import blobs as bq
+from moorage.metadata.queries import projects as pq
+from moorage.metadata.queries.artifacts import StoredManifest
+from moorage.oci import mediatypes as mt
+from moorage.oci.digest import EMPTY_JSON, EMPTY_JSON_DIGEST, digest_of, is_digest, parse_digest
+from moorage.oci.manifest import ParsedManifest, parse_manifest
+from moorage.oci.names import validate_tag
+from moorage.storage.blobs import BlobStore
+
+log = structlog.get_logger(__name__)
+MAX_CONFIG_READ = 1024 * 1024  # platform is read from image configs up to this size
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    digest: str
+    subject: str | None
+
+
+class ManifestService:
+    def __init__(
+        self, db: Database, store: BlobStore, projects: ProjectService, pulls: PullRecorder, max_bytes: int
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.projects = projects
+        self.pulls = pulls
+        self.max_bytes = max_bytes
+
+    async def get(self, repository: str, reference: str, record_pull: bool) -> StoredManifest:
+        """The stored manifest for a tag or digest; MANIFEST_UNKNOWN / NAME_UNKNOWN."""
+        async with self.db.read() as conn:
+            if is_digest(reference):
+                found = await aq.find_manifest_by_digest(conn, repository, str(parse_digest(reference)))
+            else:
+                found = await aq.find_manifest_by_tag(conn, repository, validate_tag(reference))
+            if found is None:
+                await self._require_repository(conn, repository)
+        if found is None:
+            raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
+                            detail={"reference": reference})
+        if record_pull:
+            self.pulls.record(found.repository_id, found.artifact_id, found.tag_id)
+        return found
+
+    async def put(self, repository: str, reference: str, body: bytes, content_type: str | None) -> PushResult:
+        if len(body) > self.max_bytes:
+            raise oci_error("MANIFEST_INVALID", f"manifest is larger than {self.max_bytes} bytes", status=413)
+        tag: str | None = None
+        if is_digest(reference):
+            wanted = parse_digest(reference)
+            digest = digest_of(body, wanted.algorithm)
+            if digest != str(wanted):
+                raise oci_error("DIGEST_INVALID", f"manifest digest is {digest}, not {reference}",
+                                detail={"digest": reference})
+        else:
+            tag = validate_tag(reference)
+            digest = digest_of(body)
+        parsed = parse_manifest(body, content_type)
+        project_id = await self.projects.project_for_push(repository)
+        platform = await self._check_references(repository, parsed)
+        async with self.db.write() as uow:
+            repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
+            artifact_id = await aq.create_artifact(
+                uow.conn,
+                repository_id=repo_id, project_id=project_id, digest=digest, media_type=parsed.media_type,
+                artifact_type=parsed.effective_artifact_type,
+                config_media_type=parsed.config.media_type if parsed.config else None,
+                size=len(body), subject_digest=parsed.subject.digest if parsed.subject else None,
+                platform=platform, annotations=parsed.annotations, content=body,
+            )
+            if parsed.is_index:
+                await aq.create_references(uow.conn, artifact_id, [
+                    {"child_digest": c.digest, "platform": c.platform, "annotations": c.annotations}
+                    for c in parsed.children
+                ])
+            if tag is not None:
+                await aq.upsert_tag(uow.conn, repo_id, tag, artifact_id)
+            await pq.touch_repository(uow.conn, repo_id)
+        log.info("manifest_pushed", repository=repository, digest=digest, tag=tag)
+        return PushResult(digest, parsed.subject.digest if parsed.subject else None)
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """Delete a manifest by digest (with its tags) or, by tag, only the tag."""
+        async with self.db.write() as uow:
+            repo_id = await self._require_repository(uow.conn, repository)
+            if is_digest(reference):
+                deleted = await aq.delete_artifact(uow.conn, repo_id, str(parse_digest(reference)))
+            else:
+                deleted = await aq.delete_tag(uow.conn, repo_id, validate_tag(reference))
+        if not deleted:
+            raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
+                            detail={"reference": reference})
+        log.info("manifest_deleted", repository=repository, reference=reference)
+
+    async def tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        async with self.db.read() as conn:
+            repo_id = await self._require_repository(conn, repository)
+            return await aq.list_tags(conn, repo_id, last, limit)
+
+    async def catalog(self, last: str | None, limit: int | None) -> list[str]:
+        async with self.db.read() as conn:
+            return await pq.list_repository_names(conn, last, limit)
+
+    async def referrers(self, repository: str, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
+        subject = str(parse_digest(digest))
+        async with self.db.read() as conn:
+            repo_id = await pq.find_repository_id(conn, repository)
+            rows = await aq.list_referrers(conn, repo_id, subject, artifact_type) if repo_id else []
+        out = []
+        for d, media_type, size, a_type, annotations in rows:
+            desc: dict[str, Any] = {"mediaType": media_type, "digest": d, "size": size}
+            if a_type:
+                desc["artifactType"] = a_type
+            if annotations:
+                desc["annotations"] = annotations
+            out.append(desc)
+        return out
+
+    async def _require_repository(self, conn: Any, repository: str) -> int:
+        repo_id = await pq.find_repository_id(conn, repository)
+        if repo_id is None:
+            raise oci_error("NAME_UNKNOWN", f"repository {repository} not known to registry",
+                            detail={"name": repository})
+        return repo_id
+
+    async def _check_references(self, repository: str, parsed: ParsedManifest) -> dict[str, Any] | None:
+        """Every referenced blob / child manifest must exist; returns the image's platform."""
+        blobs = [d for d in ([parsed.config] if parsed.config else []) + parsed.layers if not d.is_foreign]
+        async with self.db.read() as conn:
+            repo_id = await pq.find_repository_id(conn, repository)
+            linked = await bq.list_linked_digests(conn, repo_id, [d.digest for d in blobs]) if repo_id else set()
+            children = [c.digest for c in parsed.children]
+            missing_children = await aq.list_missing_children(conn, repo_id, children) if repo_id else children
+        missing = [d.digest for d in blobs if d.digest not in linked]
+        if EMPTY_JSON_DIGEST in missing:  # the well-known empty config: clients may skip pushing it
+            await self._store_empty_config(repository)
+            missing = [d for d in missing if d != EMPTY_JSON_DIGEST]
+        missing += missing_children
+        if missing:
+            raise oci_error("MANIFEST_BLOB_UNKNOWN", f"manifest references unknown blob or manifest {missing[0]}",
+                            detail={"digest": missing[0]})
+        if parsed.config and parsed.config.media_type in mt.IMAGE_CONFIGS and parsed.config.size <= MAX_CONFIG_READ:
+            return await self._platform(parsed.config.digest)
+        return None
+
+    async def _store_empty_config(self, repository: str) -> None:
+        project_id = await self.projects.project_for_push(repository)
+        if await self.store.size(EMPTY_JSON_DIGEST) is None:
+            await self.store.put_content(EMPTY_JSON_DIGEST, EMPTY_JSON)
+        async with self.db.write() as uow:
+            repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
+            blob_id = await bq.create_blob(uow.conn, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+            await bq.link_blob(uow.conn, blob_id, repo_id, project_id)
+
+    async def _platform(self, config_digest: str) -> dict[str, Any] | None:
+        try:
+            config = orjson.loads(await self.store.read_all(config_digest))
+        except Exception:  # a config that is not JSON is the client's business, not a push failure
+            return None
+        if not isinstance(config, dict):
+            return None
+        platform = {k: config[k] for k in ("os", "architecture", "variant") if isinstance(config.get(k), str)}
+        return platform or None

@@ -1,0 +1,45 @@
+"""Projects: the first component of every repository name."""
+
+from __future__ import annotations
+
+from moorage.core.errors import Conflict, oci_error
+from moorage.db.engine import Database
+from moorage.metadata.models import Project
+from moorage.metadata.queries import projects as q
+from moorage.oci.names import project_of, validate_project_name
+
+
+class ProjectService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, name: str, public: bool = False) -> int:
+        """Create a project; raise Conflict if the name is taken, NAME_INVALID if malformed."""
+        validate_project_name(name)
+        async with self.db.write() as uow:
+            project_id = await q.create_project(uow.conn, name, public)
+        if project_id is None:
+            raise Conflict(f"project {name} already exists")
+        return project_id
+
+    async def ensure(self, name: str, public: bool) -> None:
+        """Create the project unless it exists (first start: the public ``library``)."""
+        async with self.db.write() as uow:
+            await q.create_project(uow.conn, name, public)
+
+    async def list(self) -> list[Project]:
+        async with self.db.read() as conn:
+            return await q.list_projects(conn)
+
+    async def project_for_push(self, repository: str) -> int:
+        """The id of the project a push to ``repository`` lands in; NAME_UNKNOWN if it does not exist."""
+        name = project_of(repository)
+        async with self.db.read() as conn:
+            project = await q.find_project(conn, name)
+        if project is None:
+            raise oci_error(
+                "NAME_UNKNOWN",
+                f"project {name} not found: create it first (moorage project create {name})",
+                detail={"name": repository},
+            )
+        return project.id

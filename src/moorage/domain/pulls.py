@@ -1,0 +1,50 @@
+"""Pull statistics, batched: a pull never writes to the database on the hot path.
+
+Each process buffers pull counts and times and flushes them in one transaction every
+``registry.pull_stats_flush_seconds`` (and at shutdown).  Replicas each flush their own
+buffer, so nothing depends on a single process.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import structlog
+
+from moorage.db.base import utcnow
+from moorage.db.engine import Database
+from moorage.metadata.queries import artifacts as aq
+from moorage.metadata.queries import projects as pq
+
+log = structlog.get_logger(__name__)
+
+
+class PullRecorder:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._artifacts: dict[int, tuple[int, datetime]] = {}
+        self._tags: dict[int, datetime] = {}
+        self._repositories: dict[int, int] = defaultdict(int)
+
+    def record(self, repository_id: int, artifact_id: int, tag_id: int | None) -> None:
+        now = utcnow()
+        count = self._artifacts.get(artifact_id, (0, now))[0]
+        self._artifacts[artifact_id] = (count + 1, now)
+        if tag_id is not None:
+            self._tags[tag_id] = now
+        self._repositories[repository_id] += 1
+
+    @property
+    def pending(self) -> int:
+        return sum(c for c, _ in self._artifacts.values())
+
+    async def flush(self) -> None:
+        if not self._artifacts:
+            return
+        artifacts, tags, repos = self._artifacts, self._tags, dict(self._repositories)
+        self._artifacts, self._tags, self._repositories = {}, {}, defaultdict(int)
+        async with self.db.write() as uow:
+            await aq.record_pulls(uow.conn, artifacts, tags)
+            await pq.add_repository_pulls(uow.conn, repos)
+        log.debug("pull_stats_flushed", artifacts=len(artifacts))

@@ -1,0 +1,151 @@
+"""Artifact, index-reference and tag queries (the manifest hot path lives here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.db.base import utcnow
+from moorage.metadata.models import Artifact, ArtifactReference, Repository, Tag
+from moorage.metadata.queries.dialect import insert_for
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    artifact_id: int
+    repository_id: int
+    digest: str
+    media_type: str
+    subject_digest: str | None
+    content: bytes
+    tag_id: int | None = None
+
+
+_MANIFEST_COLUMNS = (
+    Artifact.id, Artifact.repository_id, Artifact.digest, Artifact.media_type,
+    Artifact.subject_digest, Artifact.content,
+)
+
+
+async def find_manifest_by_digest(conn: AsyncConnection, repository: str, digest: str) -> StoredManifest | None:
+    stmt = (
+        select(*_MANIFEST_COLUMNS)
+        .join(Repository, Repository.id == Artifact.repository_id)
+        .where(Repository.name == repository, Artifact.digest == digest)
+    )
+    row = (await conn.execute(stmt)).first()
+    return StoredManifest(*row) if row else None
+
+
+async def find_manifest_by_tag(conn: AsyncConnection, repository: str, tag: str) -> StoredManifest | None:
+    stmt = (
+        select(*_MANIFEST_COLUMNS, Tag.id)
+        .join(Tag, Tag.artifact_id == Artifact.id)
+        .join(Repository, Repository.id == Tag.repository_id)
+        .where(Repository.name == repository, Tag.name == tag)
+    )
+    row = (await conn.execute(stmt)).first()
+    return StoredManifest(*row) if row else None
+
+
+async def find_artifact_id(conn: AsyncConnection, repository_id: int, digest: str) -> int | None:
+    stmt = select(Artifact.id).where(Artifact.repository_id == repository_id, Artifact.digest == digest)
+    return (await conn.execute(stmt)).scalar()
+
+
+async def list_missing_children(conn: AsyncConnection, repository_id: int, digests: list[str]) -> list[str]:
+    """Which of ``digests`` are not manifests in the repository."""
+    if not digests:
+        return []
+    stmt = select(Artifact.digest).where(Artifact.repository_id == repository_id, Artifact.digest.in_(digests))
+    present = set((await conn.execute(stmt)).scalars())
+    return [d for d in digests if d not in present]
+
+
+async def create_artifact(conn: AsyncConnection, **values: Any) -> int:
+    """Insert the artifact unless the repository already has this digest; return its id."""
+    values.setdefault("push_time", utcnow())
+    stmt = (
+        insert_for(conn, Artifact)
+        .values(pull_count=0, **values)
+        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+    )
+    await conn.execute(stmt)
+    artifact_id = await find_artifact_id(conn, values["repository_id"], values["digest"])
+    assert artifact_id is not None
+    return artifact_id
+
+
+async def create_references(conn: AsyncConnection, parent_id: int, children: list[dict[str, Any]]) -> None:
+    exists = (
+        await conn.execute(select(func.count()).select_from(ArtifactReference).where(ArtifactReference.parent_id == parent_id))
+    ).scalar_one()
+    if exists or not children:
+        return
+    await conn.execute(insert_for(conn, ArtifactReference), [{"parent_id": parent_id, **c} for c in children])
+
+
+async def upsert_tag(conn: AsyncConnection, repository_id: int, name: str, artifact_id: int) -> None:
+    now = utcnow()
+    stmt = insert_for(conn, Tag).values(repository_id=repository_id, name=name, artifact_id=artifact_id, push_time=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["repository_id", "name"], set_={"artifact_id": artifact_id, "push_time": now}
+    )
+    await conn.execute(stmt)
+
+
+async def list_tags(conn: AsyncConnection, repository_id: int, last: str | None, limit: int | None) -> list[str]:
+    stmt = select(Tag.name).where(Tag.repository_id == repository_id).order_by(Tag.name)
+    if last:
+        stmt = stmt.where(Tag.name > last)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def delete_tag(conn: AsyncConnection, repository_id: int, name: str) -> bool:
+    result = await conn.execute(delete(Tag).where(Tag.repository_id == repository_id, Tag.name == name))
+    return bool(result.rowcount)
+
+
+async def delete_artifact(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
+    """Delete a manifest from a repository with its tags and index references."""
+    artifact_id = await find_artifact_id(conn, repository_id, digest)
+    if artifact_id is None:
+        return False
+    await conn.execute(delete(Tag).where(Tag.artifact_id == artifact_id))
+    await conn.execute(delete(ArtifactReference).where(ArtifactReference.parent_id == artifact_id))
+    await conn.execute(delete(Artifact).where(Artifact.id == artifact_id))
+    return True
+
+
+async def list_referrers(
+    conn: AsyncConnection, repository_id: int, subject: str, artifact_type: str | None
+) -> list[tuple[str, str, int, str | None, dict[str, Any] | None]]:
+    """(digest, media_type, size, artifact_type, annotations) of manifests whose subject is ``subject``."""
+    stmt = (
+        select(Artifact.digest, Artifact.media_type, Artifact.size, Artifact.artifact_type, Artifact.annotations)
+        .where(Artifact.repository_id == repository_id, Artifact.subject_digest == subject)
+        .order_by(Artifact.push_time, Artifact.id)
+    )
+    if artifact_type is not None:
+        stmt = stmt.where(Artifact.artifact_type == artifact_type)
+    return [tuple(r) for r in (await conn.execute(stmt)).all()]  # type: ignore[misc]
+
+
+async def record_pulls(
+    conn: AsyncConnection, artifacts: dict[int, tuple[int, datetime]], tags: dict[int, datetime]
+) -> None:
+    """Apply a batch of pulls: artifact id → (count, last time); tag id → last time."""
+    for artifact_id, (count, when) in artifacts.items():
+        await conn.execute(
+            update(Artifact)
+            .where(Artifact.id == artifact_id)
+            .values(pull_count=Artifact.pull_count + count, pull_time=when)
+        )
+    for tag_id, when in tags.items():
+        await conn.execute(update(Tag).where(Tag.id == tag_id).values(pull_time=when))

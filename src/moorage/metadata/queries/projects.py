@@ -1,0 +1,88 @@
+"""Project and repository queries."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.core.errors import NotFound
+from moorage.db.base import utcnow
+from moorage.metadata.models import Project, Repository
+from moorage.metadata.queries.dialect import insert_for
+
+
+async def find_project(conn: AsyncConnection, name: str) -> Project | None:
+    row = (await conn.execute(select(Project.__table__).where(Project.name == name))).first()
+    return Project(**row._mapping) if row else None
+
+
+async def get_project(conn: AsyncConnection, name: str) -> Project:
+    project = await find_project(conn, name)
+    if project is None:
+        raise NotFound(f"project {name} not found")
+    return project
+
+
+async def list_projects(conn: AsyncConnection) -> list[Project]:
+    rows = (await conn.execute(select(Project.__table__).order_by(Project.name))).all()
+    return [Project(**r._mapping) for r in rows]
+
+
+async def create_project(conn: AsyncConnection, name: str, public: bool) -> int | None:
+    """Insert a project; return its id, or None if the name is taken."""
+    now = utcnow()
+    stmt = (
+        insert_for(conn, Project)
+        .values(name=name, public=public, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Project.id)
+    )
+    return (await conn.execute(stmt)).scalar()
+
+
+async def find_repository_id(conn: AsyncConnection, name: str) -> int | None:
+    return (await conn.execute(select(Repository.id).where(Repository.name == name))).scalar()
+
+
+async def ensure_repository(conn: AsyncConnection, project_id: int, name: str) -> int:
+    """Return the repository's id, creating it on first push."""
+    now = utcnow()
+    stmt = (
+        insert_for(conn, Repository)
+        .values(project_id=project_id, name=name, description="", pull_count=0, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    await conn.execute(stmt)
+    repo_id = await find_repository_id(conn, name)
+    assert repo_id is not None
+    return repo_id
+
+
+async def touch_repository(conn: AsyncConnection, repository_id: int) -> None:
+    await conn.execute(update(Repository).where(Repository.id == repository_id).values(updated_at=utcnow()))
+
+
+async def list_repository_names(conn: AsyncConnection, last: str | None, limit: int | None) -> list[str]:
+    """Repository names in lexical order after ``last``; ``limit`` None means all."""
+    stmt = select(Repository.name).order_by(Repository.name)
+    if last:
+        stmt = stmt.where(Repository.name > last)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def count_repositories(conn: AsyncConnection, project_id: int) -> int:
+    stmt = select(func.count()).select_from(Repository).where(Repository.project_id == project_id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def delete_repository(conn: AsyncConnection, repository_id: int) -> None:
+    await conn.execute(delete(Repository).where(Repository.id == repository_id))
+
+
+async def add_repository_pulls(conn: AsyncConnection, counts: dict[int, int]) -> None:
+    for repo_id, n in counts.items():
+        await conn.execute(
+            update(Repository).where(Repository.id == repo_id).values(pull_count=Repository.pull_count + n)
+        )

@@ -1,0 +1,1 @@
+"""The /v2 edge: OCI Distribution Spec v1.1 and the Docker Registry HTTP API v2."""

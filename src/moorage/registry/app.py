@@ -1,0 +1,60 @@
+"""The /v2 ASGI application: route, validate the repository name, run the handler, and
+turn every error into the OCI envelope (never a bare 500)."""
+
+from __future__ import annotations
+
+import orjson
+import structlog
+
+from moorage.core.errors import MoorageError
+from moorage.oci.names import validate_name
+from moorage.web.http import Receive, Request, Response, Scope, Send
+from moorage.web.routing import Route, Router
+
+log = structlog.get_logger(__name__)
+API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+
+
+def error_response(exc: MoorageError) -> Response:
+    body = orjson.dumps({"errors": [{"code": exc.code, "message": exc.message, "detail": exc.detail}]})
+    headers = {"content-type": "application/json"}
+    headers.update({k.lower(): v for k, v in exc.headers.items()})
+    return Response(exc.status, headers, body)
+
+
+class RegistryApp:
+    def __init__(self, routes: list[Route]) -> None:
+        self.router = Router(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_version(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                message["headers"].append(API_VERSION)
+            await send(message)
+
+        response = await self.handle(scope, receive)
+        try:
+            await response.send(scope, send_with_version)
+        except (ConnectionError, OSError) as exc:
+            log.info("client_went_away", path=scope["path"], error=str(exc))
+
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        method, path = scope["method"], scope["path"]
+        matched, params, path_matched = self.router.match(method, path)
+        if matched is None:
+            code = "UNSUPPORTED" if path_matched else "NOT_FOUND"
+            message = f"{method} is not supported on {path}" if path_matched else f"no route for {path}"
+            return error_response(MoorageError(message, code=code, status=405 if path_matched else 404))
+        req = Request(scope, receive, params)
+        req.action = matched.action
+        try:
+            if "name" in params:
+                validate_name(params["name"])
+            return await matched.handler(req)
+        except MoorageError as exc:
+            return error_response(exc)
+        except ConnectionError:
+            return Response(400)
+        except Exception:
+            log.exception("registry_handler_failed", method=method, path=path)
+            return error_response(MoorageError(code="INTERNAL_ERROR"))

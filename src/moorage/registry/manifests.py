@@ -1,0 +1,75 @@
+"""Manifest GET/HEAD (with Accept negotiation), PUT and DELETE."""
+
+from __future__ import annotations
+
+import orjson
+
+from moorage.core.errors import oci_error
+from moorage.metadata.queries.artifacts import StoredManifest
+from moorage.oci import mediatypes as mt
+from moorage.registry.services import RegistryServices
+from moorage.web.http import BodyTooLarge, Request, Response
+
+
+def accepted_types(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {part.split(";")[0].strip() for part in header.split(",") if part.strip()}
+
+
+def manifest_response(found: StoredManifest) -> Response:
+    headers = {
+        "content-type": found.media_type,
+        "docker-content-digest": found.digest,
+        "etag": f'"{found.digest}"',
+    }
+    return Response(200, headers, found.content)
+
+
+class ManifestHandlers:
+    def __init__(self, services: RegistryServices, max_bytes: int) -> None:
+        self.s = services
+        self.max_bytes = max_bytes
+
+    async def get(self, req: Request) -> Response:
+        name, reference = req.params["name"], req.params["reference"]
+        found = await self.s.manifests.get(name, reference, record_pull=req.method == "GET")
+        accept = accepted_types(req.headers.get("accept"))
+        if not accept or found.media_type in accept or "*/*" in accept:
+            return manifest_response(found)
+        if found.media_type in mt.INDEXES and accept & mt.IMAGE_MANIFESTS:
+            child = await self._default_child(name, found, accept)
+            if child is not None:
+                return manifest_response(child)
+        raise oci_error(
+            "MANIFEST_UNKNOWN",
+            f"manifest {reference} is {found.media_type}, which the Accept header does not allow",
+            detail={"reference": reference, "mediaType": found.media_type},
+        )
+
+    async def _default_child(self, name: str, index: StoredManifest, accept: set[str]) -> StoredManifest | None:
+        """For clients that cannot read an index: the linux/amd64 image, as distribution does."""
+        doc = orjson.loads(index.content)
+        for desc in doc.get("manifests", []):
+            platform = desc.get("platform") or {}
+            if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+                child = await self.s.manifests.get(name, desc["digest"], record_pull=False)
+                return child if child.media_type in accept else None
+        return None
+
+    async def put(self, req: Request) -> Response:
+        name, reference = req.params["name"], req.params["reference"]
+        try:
+            body = await req.body(self.max_bytes)
+        except BodyTooLarge:
+            raise oci_error("MANIFEST_INVALID", f"manifest is larger than {self.max_bytes} bytes",
+                            status=413) from None
+        result = await self.s.manifests.put(name, reference, body, req.headers.get("content-type"))
+        headers = {"location": f"/v2/{name}/manifests/{result.digest}", "docker-content-digest": result.digest}
+        if result.subject:
+            headers["oci-subject"] = result.subject
+        return Response(201, headers)
+
+    async def delete(self, req: Request) -> Response:
+        await self.s.manifests.delete(req.params["name"], req.params["reference"])
+        return Response(202)

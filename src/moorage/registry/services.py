@@ -1,0 +1,19 @@
+"""The domain services the /v2 handlers use, injected by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moorage.domain.blobs import BlobService
+from moorage.domain.manifests import ManifestService
+from moorage.domain.uploads import UploadService
+from moorage.storage.blobs import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryServices:
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    store: BlobStore
+    redirect_blobs: bool = False

@@ -1,0 +1,89 @@
+"""Blob uploads: POST (session, monolithic, mount), PATCH, PUT, GET status, DELETE."""
+
+from __future__ import annotations
+
+import re
+
+from moorage.core.errors import oci_error
+from moorage.oci.digest import parse_digest
+from moorage.registry.services import RegistryServices
+from moorage.web.http import Request, Response
+
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "range": f"0-{max(size - 1, 0)}",
+        "docker-upload-uuid": upload_id,
+    }
+
+
+def blob_created(name: str, digest: str) -> Response:
+    return Response(201, {"location": f"/v2/{name}/blobs/{digest}", "docker-content-digest": digest})
+
+
+class UploadHandlers:
+    def __init__(self, services: RegistryServices) -> None:
+        self.s = services
+
+    async def start(self, req: Request) -> Response:
+        name = req.params["name"]
+        mount = req.query("mount")
+        if mount is not None:
+            digest = str(parse_digest(mount))
+            if await self.s.uploads.mount(name, digest, req.query("from")):
+                await req.drain()
+                return blob_created(name, digest)
+        digest_param = req.query("digest")
+        if digest_param is not None and mount is None:
+            digest = parse_digest(digest_param)
+            await self.s.uploads.monolithic(name, digest, req.stream())
+            return blob_created(name, str(digest))
+        await req.drain()
+        upload_id = await self.s.uploads.start(name)
+        headers = upload_headers(name, upload_id, 0)
+        headers["oci-chunk-min-length"] = "0"
+        return Response(202, headers)
+
+    async def patch(self, req: Request) -> Response:
+        name, upload_id = req.params["name"], req.params["uuid"]
+        start = _content_range_start(req)
+        size = await self.s.uploads.patch(name, upload_id, req.stream(), start)
+        return Response(202, upload_headers(name, upload_id, size))
+
+    async def finish(self, req: Request) -> Response:
+        name, upload_id = req.params["name"], req.params["uuid"]
+        digest_param = req.query("digest")
+        if not digest_param:
+            raise oci_error("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
+        digest = parse_digest(digest_param)
+        start = _content_range_start(req)
+        await self.s.uploads.finish(name, upload_id, digest, req.stream(), start)
+        return blob_created(name, str(digest))
+
+    async def status(self, req: Request) -> Response:
+        name, upload_id = req.params["name"], req.params["uuid"]
+        size = await self.s.uploads.offset(name, upload_id)
+        return Response(204, upload_headers(name, upload_id, size))
+
+    async def cancel(self, req: Request) -> Response:
+        await self.s.uploads.cancel(req.params["name"], req.params["uuid"])
+        return Response(204)
+
+
+def _content_range_start(req: Request) -> int | None:
+    """First byte of Content-Range (416 when malformed or inconsistent with Content-Length)."""
+    raw = req.headers.get("content-range")
+    if raw is None:
+        return None
+    m = _CONTENT_RANGE_RE.match(raw.strip())
+    if not m or int(m.group(2)) < int(m.group(1)):
+        raise oci_error("BLOB_UPLOAD_INVALID", f"invalid Content-Range {raw!r}", status=416)
+    start, end = int(m.group(1)), int(m.group(2))
+    length = req.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != end - start + 1:
+        raise oci_error("BLOB_UPLOAD_INVALID",
+                        f"Content-Range {raw!r} does not match Content-Length {length}", status=416)
+    return start

@@ -1,0 +1,1 @@
+"""Blob storage: driver protocol, filesystem and S3 drivers, content-addressed blob store, uploads."""

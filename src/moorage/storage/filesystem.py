@@ -1,0 +1,332 @@
+"""The filesystem storage driver: blobs as files under one root directory.
+
+Writes land in a hidden staging directory and reach their path only by an atomic
+``os.replace`` after fsync, so a crash never exposes a partially written file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import shutil
+import stat as stat_module
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO, TypeVar
+
+from moorage.storage.driver import READ_SIZE, PathNotFound, Stat, StorageError
+
+STAGING_DIR = ".staging"  # under the root, hidden from list/walk; reserved as a first path component
+_WRITE_BUFFER = 1024 * 1024
+_REPLACE_ATTEMPTS = 5  # a concurrent delete may prune the fresh parent directory between mkdir and rename
+
+T = TypeVar("T")
+
+
+def check_path(path: str, *, allow_root: bool = False) -> str:
+    """Validate a driver path and return it without a trailing '/'; raise ValueError if unsafe."""
+    if path.startswith("/") or "\\" in path or "\0" in path:
+        raise ValueError(f"invalid storage path: {path!r}")
+    stripped = path.rstrip("/")
+    if not stripped:
+        if allow_root:
+            return ""
+        raise ValueError("empty storage path")
+    parts = stripped.split("/")
+    if any(part in ("", ".", "..") for part in parts) or parts[0] == STAGING_DIR:
+        raise ValueError(f"invalid storage path: {path!r}")
+    return stripped
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _makedirs_durable(directory: str) -> None:
+    """Create ``directory`` and its missing parents, fsyncing each new entry's parent."""
+    if os.path.isdir(directory):
+        return
+    parent = os.path.dirname(directory)
+    _makedirs_durable(parent)
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        return
+    _fsync_dir(parent)
+
+
+def _replace_durable(src: str, dst: str) -> None:
+    """Rename ``src`` onto ``dst`` (creating parents) and fsync the target directory."""
+    parent = os.path.dirname(dst)
+    for attempt in range(_REPLACE_ATTEMPTS):
+        _makedirs_durable(parent)
+        try:
+            os.replace(src, dst)
+            break
+        except FileNotFoundError:
+            if not os.path.exists(src) or attempt == _REPLACE_ATTEMPTS - 1:
+                raise
+    _fsync_dir(parent)
+
+
+def _prune_empty_parents(directory: str, root: str) -> None:
+    """Remove empty directories from ``directory`` up to (not including) ``root``."""
+    while directory != root and directory.startswith(root):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+        directory = os.path.dirname(directory)
+
+
+async def _io(func: Callable[..., T], *args: object, missing: str | None = None) -> T:
+    """Run blocking file I/O in a thread: a missing ``missing`` path raises PathNotFound,
+    any other OSError StorageError."""
+    try:
+        return await asyncio.to_thread(func, *args)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        if missing is None:
+            raise StorageError(str(e)) from e
+        raise PathNotFound(missing) from None
+    except OSError as e:
+        raise StorageError(str(e)) from e
+
+
+class FilesystemWriter:
+    """An appendable write into a staging file, renamed into place on commit."""
+
+    def __init__(self, file: BinaryIO, staging: str, target: str, size: int) -> None:
+        self._file = file
+        self._staging = staging
+        self._target = target
+        self._size = size
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("writer is closed")
+
+    async def write(self, data: bytes) -> None:
+        self._check_open()
+        try:
+            # Buffered write into the page cache: cheaper inline than a thread hop per chunk.
+            self._file.write(data)
+        except OSError as e:
+            raise StorageError(str(e)) from e
+        self._size += len(data)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await _io(self._file.close)
+
+    async def commit(self) -> None:
+        self._check_open()
+        self._closed = True
+        await _io(self._commit_sync)
+
+    def _commit_sync(self) -> None:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        _replace_durable(self._staging, self._target)
+
+    async def cancel(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await _io(self._file.close)
+        try:
+            await _io(os.unlink, self._staging, missing=self._target)
+        except PathNotFound:
+            pass
+
+
+class FilesystemBlobDriver:
+    """BlobDriver over a local (or shared, POSIX-semantics) directory tree."""
+
+    name = "filesystem"
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self._staging_dir = os.path.join(self.root, STAGING_DIR)
+
+    def _full(self, path: str, *, allow_root: bool = False) -> str:
+        checked = check_path(path, allow_root=allow_root)
+        return os.path.join(self.root, *checked.split("/")) if checked else self.root
+
+    def _staging_path(self, path: str) -> str:
+        return os.path.join(self._staging_dir, hashlib.sha256(path.encode()).hexdigest())
+
+    def _temp_path(self) -> str:
+        return os.path.join(self._staging_dir, f"tmp-{uuid.uuid4().hex}")
+
+    async def stat(self, path: str) -> Stat:
+        full = self._full(path, allow_root=True)
+        st = await _io(os.stat, full, missing=path)
+        is_dir = stat_module.S_ISDIR(st.st_mode)
+        return Stat(check_path(path, allow_root=True), 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        return self._read(path, self._full(path), offset, length)
+
+    async def _read(
+        self, path: str, full: str, offset: int, length: int | None
+    ) -> AsyncIterator[bytes]:
+        fd = await _io(os.open, full, os.O_RDONLY, missing=path)
+        try:
+            if os.path.isdir(full):
+                raise PathNotFound(path)
+            loop = asyncio.get_running_loop()
+            position, end = offset, None if length is None else offset + length
+            while end is None or position < end:
+                want = READ_SIZE if end is None else min(READ_SIZE, end - position)
+                chunk = await loop.run_in_executor(None, os.pread, fd, want, position)
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        except OSError as e:
+            raise StorageError(str(e)) from e
+        finally:
+            os.close(fd)
+
+    async def writer(self, path: str, append: bool = False) -> FilesystemWriter:
+        target = self._full(path)
+        staging = self._staging_path(check_path(path))
+        file = await _io(self._open_staging, staging, append)
+        return FilesystemWriter(file, staging, target, os.fstat(file.fileno()).st_size)
+
+    def _open_staging(self, staging: str, append: bool) -> BinaryIO:
+        os.makedirs(self._staging_dir, exist_ok=True)
+        return open(staging, "ab" if append else "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
+
+    async def get(self, path: str) -> bytes:
+        full = self._full(path)
+        return await _io(self._read_all, full, missing=path)
+
+    @staticmethod
+    def _read_all(full: str) -> bytes:
+        try:
+            with open(full, "rb") as f:
+                return f.read()
+        except IsADirectoryError:
+            raise FileNotFoundError(errno.ENOENT, "is a directory", full) from None
+
+    async def put(self, path: str, data: bytes) -> None:
+        await _io(self._put_sync, self._full(path), data)
+
+    def _put_sync(self, full: str, data: bytes) -> None:
+        os.makedirs(self._staging_dir, exist_ok=True)
+        temp = self._temp_path()
+        try:
+            with open(temp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            _replace_durable(temp, full)
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+    async def list(self, prefix: str) -> list[str]:
+        checked = check_path(prefix, allow_root=True)
+        names = await _io(self._list_names, self._full(prefix, allow_root=True))
+        if not checked:
+            return sorted(name for name in names if name != STAGING_DIR)
+        return sorted(f"{checked}/{name}" for name in names)
+
+    @staticmethod
+    def _list_names(full: str) -> list[str]:
+        try:
+            return os.listdir(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def walk(self, prefix: str) -> AsyncIterator[Stat]:
+        checked = check_path(prefix, allow_root=True)
+        return self._walk(checked)
+
+    async def _walk(self, prefix: str) -> AsyncIterator[Stat]:
+        pending = [prefix]
+        while pending:
+            directory = pending.pop()
+            files, subdirs = await _io(self._scan, directory)
+            pending.extend(subdirs)
+            for stat in files:
+                yield stat
+
+    def _scan(self, directory: str) -> tuple[list[Stat], list[str]]:
+        files: list[Stat] = []
+        subdirs: list[str] = []
+        full = os.path.join(self.root, *directory.split("/")) if directory else self.root
+        try:
+            entries = list(os.scandir(full))
+        except (FileNotFoundError, NotADirectoryError):
+            return files, subdirs
+        for entry in entries:
+            path = f"{directory}/{entry.name}" if directory else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if path != STAGING_DIR:
+                    subdirs.append(path)
+                continue
+            try:
+                st = entry.stat()
+            except FileNotFoundError:  # deleted while walking
+                continue
+            files.append(Stat(path, st.st_size, st.st_mtime))
+        return files, subdirs
+
+    async def move(self, src: str, dst: str) -> None:
+        src_full, dst_full = self._full(src), self._full(dst)
+        await _io(self._move_sync, src_full, dst_full, missing=src)
+
+    def _move_sync(self, src_full: str, dst_full: str) -> None:
+        if not os.path.isfile(src_full):
+            raise FileNotFoundError(errno.ENOENT, "no such file", src_full)
+        try:
+            _replace_durable(src_full, dst_full)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            if os.path.exists(src_full):  # the destination side failed, not a missing source
+                raise StorageError(str(e)) from e
+            raise
+        _prune_empty_parents(os.path.dirname(src_full), self.root)
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        await _io(self._delete_sync, full, missing=path)
+
+    def _delete_sync(self, full: str) -> None:
+        if os.path.isdir(full) and not os.path.islink(full):
+            # Rename first so readers never see a half-deleted tree.
+            os.makedirs(self._staging_dir, exist_ok=True)
+            trash = self._temp_path()
+            os.replace(full, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.unlink(full)
+        _prune_empty_parents(os.path.dirname(full), self.root)
+
+    async def redirect_url(self, path: str, expires_in: int = 1200) -> str | None:
+        check_path(path)
+        return None
+
+    def local_path(self, path: str) -> str | None:
+        return self._full(path)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Plain-ASGI plumbing shared by the edges: requests, responses, routing."""
