@@ -247,7 +247,7 @@ class S3BlobDriver:
     def reader(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
-        return self._read(path, self.key(path), offset, length)
+        return self._read(path, self.key(check_path(path)), offset, length)
 
     async def _read(
         self, path: str, key: str, offset: int, length: int | None
