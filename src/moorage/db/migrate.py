@@ -3,6 +3,7 @@ and by ``moorage db upgrade``); ``check_drift`` compares models with the migrate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,19 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    def run(conn: Connection) -> None:
-        command.upgrade(alembic_config(conn), revision)
+    """Migrate to ``revision`` (default the newest)."""
+    await _run(db, lambda conn: command.upgrade(alembic_config(conn), revision))
 
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Migrate back to ``revision`` ("base" removes every table)."""
+    await _run(db, lambda conn: command.downgrade(alembic_config(conn), revision))
+
+
+async def _run(db: Database, work: Callable[[Connection], None]) -> None:
     async with db.write_engine.connect() as conn:
-        if db.is_sqlite:  # alembic manages its own transaction; leave pysqlite autocommit alone
-            await conn.run_sync(run)
-            await conn.commit()
-        else:
-            await conn.run_sync(run)
-            await conn.commit()
+        await conn.run_sync(work)
+        await conn.commit()
 
 
 async def check_drift(db: Database) -> list[Any]:

@@ -478,19 +478,22 @@ asyncio.run(main())
 
 async def test_kill_9_never_exposes_partial_content(harness: DriverHarness) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for delay in (0.05, 0.4, 0.9):
+    for delay in (0.0, 0.013, 0.037, 0.071):
         process = subprocess.Popen(
             [sys.executable, "-c", CRASH_SCRIPT, harness.kind, json.dumps(harness.spec())],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
         )
-        await asyncio.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(process.wait)
+        assert process.stdout is not None
+        try:  # kill only once a generation is committed, so later writes are mid-flight
+            first = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
+            assert first.strip().isdigit()
+            await asyncio.sleep(delay)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(process.wait)
+            process.stdout.close()
         driver = harness.new()
         for path, size in (("crash/written", 6 * MiB + 1), ("crash/put", MiB)):
-            try:
-                data = await driver.get(path)
-            except PathNotFound:
-                continue
+            data = await driver.get(path)
             assert len(data) == size and data == data[:1] * size

@@ -1,0 +1,118 @@
+"""Uploads survive restarts and kill -9; abandoned uploads expire; pulls are batched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.common.databases import postgres_database
+from tests.common.oci import error_codes, push_image, sha256, unique_repo
+from tests.common.servers import Server, start_moorage
+
+
+@pytest.fixture
+def own_server(backend: str, tmp_path: Path) -> Iterator[Server]:
+    """A server of this test's own, which the test may kill and restart."""
+    env = {"MOORAGE_REGISTRY__PULL_STATS_FLUSH_SECONDS": "0.3"}
+    if backend == "postgres":
+        with postgres_database("moorage_dur") as url, start_moorage(tmp_path, db_url=url, extra_env=env) as s:
+            yield s
+    else:
+        with start_moorage(tmp_path, extra_env=env) as s:
+            yield s
+
+
+def test_upload_session_continues_after_restart(own_server: Server) -> None:
+    repo, data = unique_repo(), os.urandom(3 * 1024 * 1024 + 17)
+    with httpx.Client(base_url=own_server.url) as c:
+        loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
+        loc = c.patch(loc, content=data[:2_000_000]).headers["location"]
+    own_server.kill()  # SIGKILL: no shutdown hooks
+    own_server.restart()
+    with httpx.Client(base_url=own_server.url) as c:
+        assert c.get(loc).headers["range"] == "0-1999999"
+        loc = c.patch(loc, content=data[2_000_000:], headers={
+            "Content-Range": f"2000000-{len(data) - 1}"}).headers["location"]
+        assert c.put(loc, params={"digest": sha256(data)}).status_code == 201
+        assert hashlib.sha256(c.get(f"/v2/{repo}/blobs/{sha256(data)}").content).hexdigest() == sha256(data)[7:]
+
+
+def _send_partial_upload(server: Server, path: str, total: int, sent: int) -> None:
+    """Send a PATCH announcing ``total`` bytes, but only ``sent`` of them, and leave it hanging."""
+    host, port = server.host.split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(f"PATCH {path} HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {total}\r\n"
+                 f"Content-Type: application/octet-stream\r\n\r\n".encode())
+    chunk = os.urandom(1024 * 1024)
+    for _ in range(sent // len(chunk)):
+        sock.sendall(chunk)
+    time.sleep(0.5)  # let the server write what arrived
+    server.kill()  # kill -9 in the middle of the upload
+    sock.close()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_completes(own_server: Server) -> None:
+    repo, size = unique_repo(), 256 * 1024 * 1024
+    data = os.urandom(1024 * 1024) * 256
+    digest = sha256(data)
+    with httpx.Client(base_url=own_server.url, timeout=120) as c:
+        push_image(c, repo, "exists")
+        loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
+    _send_partial_upload(own_server, loc, size, 100 * 1024 * 1024)
+    own_server.restart()
+    with httpx.Client(base_url=own_server.url, timeout=120) as c:
+        assert c.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
+        status = c.get(loc)
+        if status.status_code == 204:  # the session survived: resume where it stands
+            offset = int(status.headers["range"].split("-")[1]) + 1 if status.headers["range"] != "0-0" else 0
+            r = c.put(loc, params={"digest": digest}, content=data[offset:],
+                      headers={"Content-Range": f"{offset}-{size - 1}"} if offset else {})
+        else:  # the session was discarded (BLOB_UPLOAD_UNKNOWN): restart it
+            assert error_codes(status) == ["BLOB_UPLOAD_UNKNOWN"]
+            loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
+            r = c.put(loc, params={"digest": digest}, content=data)
+        assert r.status_code == 201, r.text
+        got = c.get(f"/v2/{repo}/blobs/{digest}")
+        assert got.status_code == 200 and len(got.content) == size
+        assert hashlib.sha256(got.content).hexdigest() == digest[7:]
+
+
+def test_abandoned_uploads_expire(backend: str, tmp_path: Path) -> None:
+    if backend != "sqlite":
+        pytest.skip("expiry is backend-independent; run once")
+    env = {"MOORAGE_REGISTRY__UPLOAD_EXPIRY_HOURS": str(1 / 3600),  # one second
+           "MOORAGE_REGISTRY__UPLOAD_PURGE_INTERVAL_SECONDS": "0.5"}
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
+        loc = c.post(f"/v2/{unique_repo()}/blobs/uploads/").headers["location"]
+        c.patch(loc, content=b"abandoned")
+        upload_id = loc.rsplit("/", 1)[1]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and c.get(loc).status_code == 204:
+            time.sleep(0.3)
+        assert c.get(loc).status_code == 404
+        assert not list((tmp_path / "storage").rglob(f"*{upload_id}*"))
+
+
+def test_pulls_are_recorded_in_batches(backend: str, own_server: Server) -> None:
+    if backend != "sqlite":
+        pytest.skip("reads the SQLite file directly")
+    repo = unique_repo()
+    with httpx.Client(base_url=own_server.url) as c:
+        digest = push_image(c, repo, "v1")
+        for _ in range(3):
+            assert c.get(f"/v2/{repo}/manifests/v1").status_code == 200
+        c.head(f"/v2/{repo}/manifests/v1")  # HEAD is not a pull
+    time.sleep(1.5)
+    db = sqlite3.connect(own_server.data_dir / "moorage.db")
+    row = db.execute("SELECT pull_count, pull_time FROM artifacts WHERE digest = ?", (digest,)).fetchone()
+    assert row[0] == 3 and row[1] is not None
+    assert db.execute("SELECT pull_count FROM repositories WHERE name = ?", (repo,)).fetchone()[0] == 3
