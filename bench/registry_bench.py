@@ -40,7 +40,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,9 @@ REPO_TAGS = "library/bench-tags"
 SUFFIX_LEN = 32  # every pushed blob ends in a unique suffix, so no push is a duplicate
 READ_BUFFER = 1 * MiB  # receive buffer handed to the kernel (reused, never copied when discarding)
 BODY_PIECE = 1 * MiB  # request bodies are written in pieces of this size
-REQUEST_TIMEOUT = 300.0
+REQUEST_TIMEOUT = 120.0  # seconds without progress before a request is aborted
 SERVERS = ("reference", "moorage")
+NOISY_OTHER_CPU_PCT = 25  # warn when the rest of the machine used more than this during a phase
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -188,6 +190,7 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         self._buf = bytearray(READ_BUFFER)
         self._view = memoryview(self._buf)
         self.transport: asyncio.Transport | None = None
+        self.activity = time.monotonic()  # last progress, for the watchdog
         self.closed = False
         self.paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -212,6 +215,7 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.activity = time.monotonic()
         try:
             self._feed(self._buf, 0, nbytes)
         except Exception as exc:  # noqa: BLE001 - any parse error fails the request
@@ -241,6 +245,7 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         if self._state != _IDLE:
             raise RuntimeError("request already in flight on this connection")
         self._waiter = self._loop.create_future()
+        self.activity = time.monotonic()
         self._method = method
         self._sink = sink
         self._state = _HEAD
@@ -262,9 +267,14 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         self._drain_waiter = self._loop.create_future()
         await self._drain_waiter
 
+    @property
+    def busy(self) -> bool:
+        """A request is in flight."""
+        return self._state != _IDLE
+
     def timeout(self) -> None:
-        """Abort the in-flight request (called by a timer)."""
-        self._abort(TimeoutError(f"no complete response within {REQUEST_TIMEOUT:.0f}s"))
+        """Abort the in-flight request (called by the watchdog)."""
+        self._abort(TimeoutError(f"no progress for {REQUEST_TIMEOUT:.0f}s"))
 
     # -- parsing -------------------------------------------------------------------------
     def _wake_drain(self, exc: Exception | None) -> None:
@@ -425,6 +435,7 @@ class HttpConnection:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_connection(lambda: _HttpProtocol(loop), self.host, self.port)
         self._proto = proto
+        _LIVE.add(proto)
         return proto
 
     def close(self) -> None:
@@ -452,7 +463,6 @@ class HttpConnection:
             proto = await self._open()
         transport = proto.transport
         assert transport is not None
-        loop = asyncio.get_running_loop()
         fut = proto.begin(method, sink)
         head = [f"{method} {target} HTTP/1.1\r\nHost: {self._hostport}\r\n"]
         head.extend(f"{k}: {v}\r\n" for k, v in headers)
@@ -469,7 +479,6 @@ class HttpConnection:
             head.append(f"Content-Length: {body_len}\r\n")
         head.append("\r\n")
         head_bytes = "".join(head).encode("latin-1")
-        timer = loop.call_later(REQUEST_TIMEOUT, proto.timeout)
         incomplete = False
         try:
             if body is None:
@@ -488,6 +497,7 @@ class HttpConnection:
                         break  # the server answered before reading the whole body
                     transport.write(piece)
                     sent += len(piece)
+                    proto.activity = time.monotonic()
                     if proto.paused:
                         await proto.drain()
                 incomplete = sent != body_len
@@ -497,11 +507,22 @@ class HttpConnection:
         except BaseException:
             self.close()
             raise
-        finally:
-            timer.cancel()
         if incomplete or resp.headers.get("connection", "").lower() == "close":
             self.close()
         return resp
+
+
+_LIVE: weakref.WeakSet[_HttpProtocol] = weakref.WeakSet()
+
+
+async def watchdog() -> None:
+    """Abort any request that made no progress for REQUEST_TIMEOUT (one timer for all)."""
+    while True:
+        await asyncio.sleep(1.0)
+        now = time.monotonic()
+        for proto in list(_LIVE):
+            if proto.busy and now - proto.activity > REQUEST_TIMEOUT:
+                proto.timeout()
 
 
 class ConnPool:
@@ -510,13 +531,13 @@ class ConnPool:
     def __init__(self, host: str, port: int, size: int) -> None:
         self.host = host
         self.port = port
+        self._all = [HttpConnection(host, port) for _ in range(size)]
         self._free: asyncio.Queue[HttpConnection] = asyncio.Queue()
-        for _ in range(size):
-            self._free.put_nowait(HttpConnection(host, port))
-        self._all: list[HttpConnection] = list(self._free._queue)  # type: ignore[attr-defined]
+        for c in self._all:
+            self._free.put_nowait(c)
 
     @contextlib.asynccontextmanager
-    async def conn(self) -> Any:
+    async def conn(self) -> AsyncIterator[HttpConnection]:
         """Borrow a connection (``async with pool.conn() as c``)."""
         c = await self._free.get()
         try:
@@ -657,7 +678,7 @@ class Payload:
         """Digest of the blob ``file[:size-32] + suffix``."""
         h = self._states[size].copy()
         h.update(suffix)
-        return "sha256:" + h.hexdigest()
+        return "sha256:" + str(h.hexdigest())
 
     def iter_range(self, size: int, suffix: bytes, start: int, end: int) -> Iterator[bytes]:
         """Yield bytes ``[start, end)`` of the blob ``file[:size-32] + suffix`` in 1 MiB pieces."""
@@ -720,6 +741,15 @@ def read_pss(pid: int) -> int:
     return 0
 
 
+def read_machine_busy_seconds() -> float:
+    """Busy CPU time of the whole machine (all cores) from /proc/stat, in seconds."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+    return busy / CLK_TCK
+
+
 def read_cpu_seconds(pids: Iterable[int]) -> float:
     """utime+stime (+ reaped children's) of the given processes, in seconds."""
     ticks = 0
@@ -747,6 +777,18 @@ class PhaseStats:
     samples: int = 0
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    other_cpu: float = 0.0  # everything else on the machine (other tenants, kernel threads)
+
+    def pct(self, cpu_seconds: float) -> float:
+        """CPU seconds as a percentage of one core over the phase."""
+        return 100 * cpu_seconds / self.wall if self.wall else 0.0
+
+    def cpu_summary(self) -> str:
+        """``server CPU x%, client y%, other z%`` for progress lines."""
+        return (
+            f"server CPU {self.pct(self.server_cpu):.0f}%, client {self.pct(self.client_cpu):.0f}%,"
+            f" other {self.pct(self.other_cpu):.0f}%"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view (sizes in MiB, CPU in % of one core)."""
@@ -757,8 +799,9 @@ class PhaseStats:
             "start_rss_mib": round(self.start_rss / MiB, 1),
             "max_procs": self.max_procs,
             "samples": self.samples,
-            "server_cpu_pct": round(100 * self.server_cpu / self.wall, 1) if self.wall else 0.0,
-            "client_cpu_pct": round(100 * self.client_cpu / self.wall, 1) if self.wall else 0.0,
+            "server_cpu_pct": round(self.pct(self.server_cpu), 1),
+            "client_cpu_pct": round(self.pct(self.client_cpu), 1),
+            "other_cpu_pct": round(self.pct(self.other_cpu), 1),
         }
 
 
@@ -799,6 +842,7 @@ class ResourceMonitor:
         thread = threading.Thread(target=run, name=f"rss-{name}", daemon=True)
         cpu0 = read_cpu_seconds(pids)
         ccpu0 = time.process_time()
+        busy0 = read_machine_busy_seconds()
         t0 = time.perf_counter()
         thread.start()
         try:
@@ -811,6 +855,8 @@ class ResourceMonitor:
             self._sample(end_pids, st)
             st.server_cpu = read_cpu_seconds(set(pids) | set(end_pids)) - cpu0
             st.client_cpu = time.process_time() - ccpu0
+            busy = read_machine_busy_seconds() - busy0
+            st.other_cpu = max(0.0, busy - st.server_cpu - st.client_cpu)
             self.phases.append(st)
 
 
@@ -1219,9 +1265,7 @@ async def bench_push(t: Target, prof: Profile, payload: Payload) -> None:
                 rates.append(rate)
                 log(
                     f"  [{t.name}] push {fmt_size(size)} {mode} #{rep + 1}: {rate:8.1f} MB/s"
-                    f"  ({dt:.2f}s, peak RSS {ph.peak_rss / MiB:.0f} MiB,"
-                    f" server CPU {100 * ph.server_cpu / ph.wall:.0f}%,"
-                    f" client CPU {100 * ph.client_cpu / ph.wall:.0f}%)"
+                    f"  ({dt:.2f}s, peak RSS {ph.peak_rss / MiB:.0f} MiB, {ph.cpu_summary()})"
                 )
                 if label == "large" and mode == "mono":
                     t.large_blob = (digest, size)
@@ -1246,9 +1290,7 @@ async def bench_pull_large(t: Target, prof: Profile) -> None:
             rates.append(size / MB / dt)
             log(
                 f"  [{t.name}] pull {fmt_size(size)} #{rep + 1}: {rates[-1]:8.1f} MB/s"
-                f"  ({dt:.2f}s, peak RSS {ph.peak_rss / MiB:.0f} MiB,"
-                f" server CPU {100 * ph.server_cpu / ph.wall:.0f}%,"
-                f" client CPU {100 * ph.client_cpu / ph.wall:.0f}%)"
+                f"  ({dt:.2f}s, peak RSS {ph.peak_rss / MiB:.0f} MiB, {ph.cpu_summary()})"
             )
             t.results["rss_pull_large"] = max(
                 t.results.get("rss_pull_large", 0.0), ph.peak_rss / MiB
@@ -1301,8 +1343,7 @@ async def bench_pull_small(t: Target, prof: Profile) -> None:
             f"  [{t.name}] pull {fmt_size(size)} c={conc}: {res.mb_per_s:8.1f} MB/s"
             f" {res.ops_per_s:8.0f} req/s p50 {res.percentile_ms(50):.2f} ms"
             f" p99 {res.percentile_ms(99):.2f} ms ({res.ops} reqs, peak RSS"
-            f" {ph.peak_rss / MiB:.0f} MiB, server CPU {100 * ph.server_cpu / ph.wall:.0f}%,"
-            f" client CPU {100 * ph.client_cpu / ph.wall:.0f}%)"
+            f" {ph.peak_rss / MiB:.0f} MiB, {ph.cpu_summary()})"
         )
     t.server.check_alive()
 
@@ -1364,8 +1405,7 @@ async def bench_manifests(t: Target, prof: Profile) -> None:
             log(
                 f"  [{t.name}] manifest {kind.upper()} c={conc}: {res.ops_per_s:8.0f} ops/s"
                 f" p50 {res.percentile_ms(50):.2f} ms p99 {res.percentile_ms(99):.2f} ms"
-                f" ({res.ops} ops, server CPU {100 * ph.server_cpu / ph.wall:.0f}%,"
-                f" client CPU {100 * ph.client_cpu / ph.wall:.0f}%)"
+                f" ({res.ops} ops, {ph.cpu_summary()})"
             )
     t.server.check_alive()
 
@@ -1415,7 +1455,7 @@ async def bench_tags(t: Target, prof: Profile) -> None:
     t.results["tags_create_ops"] = res.ops_per_s
     log(
         f"  [{t.name}] create {prof.tag_count} tags c=16: {res.ops_per_s:8.0f} ops/s"
-        f" ({res.wall:.1f}s, server CPU {100 * ph.server_cpu / ph.wall:.0f}%)"
+        f" ({res.wall:.1f}s, {ph.cpu_summary()})"
     )
 
     max_pages = prof.tag_count // prof.page_size + 10
@@ -1624,16 +1664,18 @@ def render_phases(targets: Sequence[Target]) -> list[str]:
         "phase resources (CPU in % of one core, 200% = both cores; RSS/PSS summed over the"
         " server's process tree):"
     ]
-    header = ["server", "phase", "wall s", "srv CPU%", "cli CPU%", "RSS MiB", "PSS MiB", "procs"]
+    header = ["server", "phase", "wall s", "srv CPU%", "cli CPU%", "other%", "RSS MiB", "PSS MiB"]
+    header.append("procs")
     rows: list[list[str]] = []
     for t in targets:
         for ph in t.monitor.phases:
-            d = ph.as_dict()
-            rows.append([
-                t.name, ph.name, f"{ph.wall:.2f}", f"{d['server_cpu_pct']:.0f}",
-                f"{d['client_cpu_pct']:.0f}", f"{d['peak_rss_mib']:.0f}",
-                f"{d['peak_pss_mib']:.0f}", str(ph.max_procs),
-            ])  # fmt: skip
+            cpu = [ph.pct(ph.server_cpu), ph.pct(ph.client_cpu), ph.pct(ph.other_cpu)]
+            mem = [ph.peak_rss / MiB, ph.peak_pss / MiB]
+            rows.append(
+                [t.name, ph.name, f"{ph.wall:.2f}"]
+                + [f"{v:.0f}" for v in cpu + mem]
+                + [str(ph.max_procs)]
+            )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for cells in [header, ["-" * w for w in widths], *rows]:
         lines.append(
@@ -1667,6 +1709,8 @@ async def run(args: argparse.Namespace, command: str) -> int:
     payload: Payload | None = None
     failure: str | None = None
     t_start = time.perf_counter()
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    dog = asyncio.create_task(watchdog())
     try:
         log(f"workspace {base}; generating {fmt_size(prof.push_large)} of random payload ...")
         payload = Payload(base / "payload.bin", [prof.push_small, prof.push_large])
@@ -1708,6 +1752,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
     except BenchError as exc:
         failure = str(exc)
     finally:
+        dog.cancel()
         for t in targets:
             t.pool.close()
         for srv in servers:
@@ -1720,7 +1765,10 @@ async def run(args: argparse.Namespace, command: str) -> int:
             shutil.rmtree(base, ignore_errors=True)
 
     results = {t.name: t.results for t in targets}
-    out = [f"command: {command}", f"profile: {prof.name}; servers:"]
+    out = [
+        f"command: {command}",
+        f"profile: {prof.name}; load average at start: {load_at_start}; servers:",
+    ]
     out += [f"  {s.name}: {shlex.join(s.argv)}" for s in servers]
     out.append(
         "client: raw asyncio HTTP/1.1 (BufferedProtocol, keep-alive, 1 connection per worker);"
@@ -1736,6 +1784,18 @@ async def run(args: argparse.Namespace, command: str) -> int:
             for note in t.notes:
                 out.append(f"note [{t.name}]: {note}")
         out += ["", *render_phases(targets)]
+        noisy = [
+            f"{t.name}/{ph.name} ({ph.pct(ph.other_cpu):.0f}%)"
+            for t in targets
+            for ph in t.monitor.phases
+            if ph.wall >= 0.5 and ph.pct(ph.other_cpu) > NOISY_OTHER_CPU_PCT
+        ]
+        if noisy:
+            out.append(
+                f"WARNING: other processes used > {NOISY_OTHER_CPU_PCT}% CPU during: "
+                + ", ".join(noisy)
+                + " -- the machine was not quiet; rerun before trusting those figures"
+            )
     out.append(f"\ntotal wall time {time.perf_counter() - t_start:.0f}s")
     if failure:
         out.append(f"\nBENCHMARK FAILED: {failure}")

@@ -129,7 +129,14 @@ class ClientEnv:
         self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
         self.auth_file.write_text(json.dumps({"auths": {}}))
         self.registries_conf.write_text("unqualified-search-registries = []\n")
-        self.containers_conf.write_text("[engine]\nevents_logger = \"file\"\n")
+        self.containers_conf.write_text(
+            "[engine]\n"
+            'events_logger = "file"\n'
+            'cgroup_manager = "cgroupfs"\n'
+            "[network]\n"
+            # buildah has no flag for this; its default is /etc/containers/networks.
+            f"network_config_dir = {json.dumps(str(self.network_config_dir))}\n"
+        )
         self.storage_conf.write_text(
             "[storage]\n"
             'driver = "vfs"\n'
@@ -161,6 +168,10 @@ class ClientEnv:
     @property
     def storage_root(self) -> Path:
         return self.base / "storage"
+
+    @property
+    def network_config_dir(self) -> Path:
+        return self.base / "networks"
 
     @property
     def tmp(self) -> Path:
@@ -398,7 +409,7 @@ class Podman:
             "--root", str(self.cenv.storage_root),
             "--runroot", str(self.cenv.run_root),
             "--tmpdir", str(base / "libpod-tmp"),
-            "--network-config-dir", str(base / "networks"),
+            "--network-config-dir", str(self.cenv.network_config_dir),
             "--volumepath", str(base / "volumes"),
             "--storage-driver", "vfs",
             "--cgroup-manager", "cgroupfs",

@@ -46,4 +46,4 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def BinaryString(length: int) -> String:  # noqa: N802 - a type factory reads like a type
     """A string compared and sorted byte-wise on every backend (tags list in lexical order)."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")

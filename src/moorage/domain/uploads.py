@@ -16,10 +16,10 @@ from moorage.core.errors import oci_error
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
 from moorage.domain.projects import ProjectService
+from moorage.metadata.models import Upload
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import projects as pq
 from moorage.oci.digest import Digest
-from moorage.metadata.models import Upload
 from moorage.storage.blobs import BlobStore, Progress, UploadInterrupted
 
 log = structlog.get_logger(__name__)

@@ -8,7 +8,7 @@ import structlog
 
 from moorage.core.errors import MoorageError
 from moorage.oci.names import validate_name
-from moorage.web.http import Receive, Request, Response, Scope, Send
+from moorage.web.http import Message, Receive, Request, Response, Scope, Send
 from moorage.web.routing import Route, Router
 
 log = structlog.get_logger(__name__)
@@ -27,7 +27,7 @@ class RegistryApp:
         self.router = Router(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_version(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"].append(API_VERSION)
             await send(message)

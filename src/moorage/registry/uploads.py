@@ -38,9 +38,9 @@ class UploadHandlers:
                 return blob_created(name, digest)
         digest_param = req.query("digest")
         if digest_param is not None and mount is None:
-            digest = parse_digest(digest_param)
-            await self.s.uploads.monolithic(name, digest, req.stream())
-            return blob_created(name, str(digest))
+            wanted = parse_digest(digest_param)
+            await self.s.uploads.monolithic(name, wanted, req.stream())
+            return blob_created(name, str(wanted))
         await req.drain()
         upload_id = await self.s.uploads.start(name)
         headers = upload_headers(name, upload_id, 0)

@@ -7,6 +7,7 @@ Writes land in a hidden staging directory and reach their path only by an atomic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -85,6 +86,36 @@ def _prune_empty_parents(directory: str, root: str) -> None:
         directory = os.path.dirname(directory)
 
 
+def _list_dir(full: str) -> list[str]:
+    try:
+        return os.listdir(full)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _scan_dir(root: str, directory: str) -> tuple[list[Stat], list[str]]:
+    """Files (as Stats) and subdirectory paths directly in ``directory``, staging excluded."""
+    files: list[Stat] = []
+    subdirs: list[str] = []
+    full = os.path.join(root, *directory.split("/")) if directory else root
+    try:
+        entries = list(os.scandir(full))
+    except (FileNotFoundError, NotADirectoryError):
+        return files, subdirs
+    for entry in entries:
+        path = f"{directory}/{entry.name}" if directory else entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if path != STAGING_DIR:
+                subdirs.append(path)
+            continue
+        try:
+            st = entry.stat()
+        except FileNotFoundError:  # deleted while walking
+            continue
+        files.append(Stat(path, st.st_size, st.st_mtime))
+    return files, subdirs
+
+
 async def _io(func: Callable[..., T], *args: object, missing: str | None = None) -> T:
     """Run blocking file I/O in a thread: a missing ``missing`` path raises PathNotFound,
     any other OSError StorageError."""
@@ -148,10 +179,8 @@ class FilesystemWriter:
         if not self._closed:
             self._closed = True
             await _io(self._file.close)
-        try:
+        with contextlib.suppress(PathNotFound):
             await _io(os.unlink, self._staging, missing=self._target)
-        except PathNotFound:
-            pass
 
 
 class FilesystemBlobDriver:
@@ -184,9 +213,7 @@ class FilesystemBlobDriver:
             raise ValueError("offset and length must not be negative")
         return self._read(path, self._full(path), offset, length)
 
-    async def _read(
-        self, path: str, full: str, offset: int, length: int | None
-    ) -> AsyncIterator[bytes]:
+    async def _read(self, path: str, full: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
         fd = await _io(os.open, full, os.O_RDONLY, missing=path)
         try:
             if os.path.isdir(full):
@@ -245,17 +272,10 @@ class FilesystemBlobDriver:
 
     async def list(self, prefix: str) -> list[str]:
         checked = check_path(prefix, allow_root=True)
-        names = await _io(self._list_names, self._full(prefix, allow_root=True))
+        names = await _io(_list_dir, self._full(prefix, allow_root=True))
         if not checked:
             return sorted(name for name in names if name != STAGING_DIR)
         return sorted(f"{checked}/{name}" for name in names)
-
-    @staticmethod
-    def _list_names(full: str) -> list[str]:
-        try:
-            return os.listdir(full)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
 
     def walk(self, prefix: str) -> AsyncIterator[Stat]:
         checked = check_path(prefix, allow_root=True)
@@ -265,31 +285,10 @@ class FilesystemBlobDriver:
         pending = [prefix]
         while pending:
             directory = pending.pop()
-            files, subdirs = await _io(self._scan, directory)
+            files, subdirs = await _io(_scan_dir, self.root, directory)
             pending.extend(subdirs)
             for stat in files:
                 yield stat
-
-    def _scan(self, directory: str) -> tuple[list[Stat], list[str]]:
-        files: list[Stat] = []
-        subdirs: list[str] = []
-        full = os.path.join(self.root, *directory.split("/")) if directory else self.root
-        try:
-            entries = list(os.scandir(full))
-        except (FileNotFoundError, NotADirectoryError):
-            return files, subdirs
-        for entry in entries:
-            path = f"{directory}/{entry.name}" if directory else entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if path != STAGING_DIR:
-                    subdirs.append(path)
-                continue
-            try:
-                st = entry.stat()
-            except FileNotFoundError:  # deleted while walking
-                continue
-            files.append(Stat(path, st.st_size, st.st_mtime))
-        return files, subdirs
 
     async def move(self, src: str, dst: str) -> None:
         src_full, dst_full = self._full(src), self._full(dst)

@@ -237,9 +237,7 @@ class S3BlobDriver:
             return Stat(checked, int(head["ContentLength"]), head["LastModified"].timestamp())
         except PathNotFound:
             with _errors(path):
-                listing = await s3.list_objects_v2(
-                    Bucket=self.bucket, Prefix=self._dir_key(path), MaxKeys=1
-                )
+                listing = await s3.list_objects_v2(Bucket=self.bucket, Prefix=self._dir_key(path), MaxKeys=1)
             if listing.get("KeyCount", 0) == 0:
                 raise
             return Stat(checked, 0, 0.0, is_dir=True)
@@ -249,9 +247,7 @@ class S3BlobDriver:
             raise ValueError("offset and length must not be negative")
         return self._read(path, self.key(check_path(path)), offset, length)
 
-    async def _read(
-        self, path: str, key: str, offset: int, length: int | None
-    ) -> AsyncIterator[bytes]:
+    async def _read(self, path: str, key: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
         s3 = await self.client()
         if length == 0:
             await self.stat(path)
@@ -301,10 +297,7 @@ class S3BlobDriver:
         with _errors(key):
             paginator = s3.get_paginator("list_parts")
             async for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
-                parts.extend(
-                    _Part(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]))
-                    for p in page.get("Parts", [])
-                )
+                parts.extend(_Part(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"])) for p in page.get("Parts", []))
         return sorted(parts, key=lambda part: part.number)
 
     async def _load_tail(self, path: str) -> tuple[bytes, dict[str, str]] | None:
@@ -463,9 +456,7 @@ class S3BlobDriver:
                 objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
                 if objects:
                     deleted = True
-                    await s3.delete_objects(
-                        Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-                    )
+                    await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
         return deleted
 
     async def redirect_url(self, path: str, expires_in: int = 1200) -> str | None:

@@ -7,8 +7,17 @@ import json
 import httpx
 
 from tests.common.oci import (
-    EMPTY_DIGEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, descriptor, error_codes, push_blob, push_image,
-    put_manifest, sha256, unique_repo,
+    EMPTY_DIGEST,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    descriptor,
+    error_codes,
+    push_blob,
+    push_image,
+    put_manifest,
+    sha256,
+    unique_repo,
 )
 
 

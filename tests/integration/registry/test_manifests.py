@@ -8,8 +8,20 @@ import httpx
 import pytest
 
 from tests.common.oci import (
-    DOCKER_LIST, DOCKER_MANIFEST, EMPTY_DIGEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, descriptor,
-    error_codes, image_manifest, push_blob, push_image, put_manifest, sha256, unique_repo,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    EMPTY_DIGEST,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    descriptor,
+    error_codes,
+    image_manifest,
+    push_blob,
+    push_image,
+    put_manifest,
+    sha256,
+    unique_repo,
 )
 
 ACCEPT_ALL = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])

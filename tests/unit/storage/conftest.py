@@ -66,11 +66,7 @@ class DriverHarness:
 
     def new(self, presign: bool = False) -> BlobDriver:
         """A fresh driver instance with no in-memory state shared with earlier ones."""
-        driver: BlobDriver
-        if self.is_s3:
-            driver = S3BlobDriver(**self.spec(presign))
-        else:
-            driver = FilesystemBlobDriver(**self.spec())
+        driver: BlobDriver = S3BlobDriver(**self.spec(presign)) if self.is_s3 else FilesystemBlobDriver(**self.spec())
         self._drivers.append(driver)
         return driver
 
@@ -93,9 +89,7 @@ class DriverHarness:
         prefix = f"{self.root_directory}/" if self.root_directory else ""
         listing = client.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}{STAGING_DIR}/")
         uploads = client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-        return [o["Key"] for o in listing.get("Contents", [])] + [
-            f"upload:{u['Key']}" for u in uploads
-        ]
+        return [o["Key"] for o in listing.get("Contents", [])] + [f"upload:{u['Key']}" for u in uploads]
 
     async def aclose(self) -> None:
         for driver in self._drivers:

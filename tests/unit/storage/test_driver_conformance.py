@@ -301,9 +301,7 @@ RANGE_SIZE = 3 * MiB + 123
         (7, 0, (0, 0)),
     ],
 )
-async def test_ranged_reads(
-    driver: BlobDriver, offset: int, length: int | None, expected: tuple[int, int]
-) -> None:
+async def test_ranged_reads(driver: BlobDriver, offset: int, length: int | None, expected: tuple[int, int]) -> None:
     data = pattern(RANGE_SIZE, seed=9)
     await driver.put("range/blob", data)
     chunks = [chunk async for chunk in driver.reader("range/blob", offset, length)]
@@ -453,14 +451,17 @@ async def test_rejects_unsafe_paths(driver: BlobDriver, bad: str) -> None:
 
 # --- crash safety --------------------------------------------------------------------
 
-CRASH_SCRIPT = """
+DRIVER_FROM_ARGV = """
 import asyncio, json, sys
 from moorage.storage.filesystem import FilesystemBlobDriver
 from moorage.storage.s3 import S3BlobDriver
 
+kind, spec = sys.argv[1], json.loads(sys.argv[2])
+driver = (S3BlobDriver if kind.startswith("s3") else FilesystemBlobDriver)(**spec)
+"""
+
+CRASH_LOOP = """
 async def main():
-    kind, spec = sys.argv[1], json.loads(sys.argv[2])
-    driver = (S3BlobDriver if kind.startswith("s3") else FilesystemBlobDriver)(**spec)
     generation = 0
     while True:
         generation += 1
@@ -475,25 +476,72 @@ async def main():
 asyncio.run(main())
 """
 
+WRITE_THEN_HANG = """
+async def main():
+    data = sys.stdin.buffer.read()
+    writer = await driver.writer("_uploads/crashed/data", append=True)
+    await writer.write(data)
+    print(writer.size, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def spawn(harness: DriverHarness, script: str) -> subprocess.Popen[bytes]:
+    """Run ``script`` in another process with ``driver`` built from the harness spec."""
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER_FROM_ARGV + script, harness.kind, json.dumps(harness.spec())],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+
+
+async def first_line_then_kill(process: subprocess.Popen[bytes], delay: float = 0.0) -> bytes:
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
+        await asyncio.sleep(delay)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(process.wait)
+        process.stdout.close()
+    return line
+
 
 async def test_kill_9_never_exposes_partial_content(harness: DriverHarness) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for delay in (0.0, 0.013, 0.037, 0.071):
-        process = subprocess.Popen(
-            [sys.executable, "-c", CRASH_SCRIPT, harness.kind, json.dumps(harness.spec())],
-            env=env,
-            stdout=subprocess.PIPE,
-        )
-        assert process.stdout is not None
-        try:  # kill only once a generation is committed, so later writes are mid-flight
-            first = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
-            assert first.strip().isdigit()
-            await asyncio.sleep(delay)
-        finally:
-            process.send_signal(signal.SIGKILL)
-            await asyncio.to_thread(process.wait)
-            process.stdout.close()
+        process = spawn(harness, CRASH_LOOP)
+        assert process.stdin is not None
+        process.stdin.close()
+        # Killed once a generation is committed, so the next writes are mid-flight.
+        assert (await first_line_then_kill(process, delay)).strip().isdigit()
         driver = harness.new()
         for path, size in (("crash/written", 6 * MiB + 1), ("crash/put", MiB)):
             data = await driver.get(path)
             assert len(data) == size and data == data[:1] * size
+
+
+@pytest.mark.parametrize(
+    ("closed_at", "crashed_at"),
+    [(3 * MiB + 5, 7 * MiB), (6 * MiB + 5, 11 * MiB)],  # closed before / after the first part
+)
+async def test_resume_after_writer_killed_before_close(harness: DriverHarness, closed_at: int, crashed_at: int) -> None:
+    data = pattern(12 * MiB, seed=11)
+    writer = await harness.new().writer("_uploads/crashed/data")
+    await writer.write(data[:closed_at])
+    await writer.close()
+
+    process = spawn(harness, WRITE_THEN_HANG)
+    assert process.stdin is not None
+    process.stdin.write(data[closed_at:crashed_at])
+    process.stdin.close()
+    assert int(await first_line_then_kill(process)) == crashed_at
+
+    # What survives an unclosed writer is backend-specific, but it must be a true prefix.
+    resumed = await harness.new().writer("_uploads/crashed/data", append=True)
+    assert closed_at <= resumed.size <= crashed_at
+    await resumed.write(data[resumed.size :])
+    await resumed.commit()
+    assert await harness.new().get("_uploads/crashed/data") == data

@@ -134,7 +134,7 @@ async def list_referrers(
     )
     if artifact_type is not None:
         stmt = stmt.where(Artifact.artifact_type == artifact_type)
-    return [tuple(r) for r in (await conn.execute(stmt)).all()]  # type: ignore[misc]
+    return [tuple(r) for r in (await conn.execute(stmt)).all()]
 
 
 async def record_pulls(
