@@ -894,9 +894,7 @@ http:
 class ServerProcess:
     """A registry server subprocess in its own session (so its workers can be stopped too)."""
 
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int
-    ) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int) -> None:
         self.name = name
         self.argv = argv
         self.env = env
@@ -935,8 +933,7 @@ class ServerProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise BenchError(
-                    f"{self.name} exited with {self.proc.returncode} before becoming ready\n"
-                    + self.log_tail()
+                    f"{self.name} exited with {self.proc.returncode} before becoming ready\n" + self.log_tail()
                 )
             conn = HttpConnection(HOST, self.port)
             try:
@@ -1097,9 +1094,7 @@ async def start_upload(conn: HttpConnection, repo: str) -> str:
     return location(resp, "POST upload")
 
 
-async def push_monolithic(
-    conn: HttpConnection, repo: str, body: Body, size: int, digest: str
-) -> None:
+async def push_monolithic(conn: HttpConnection, repo: str, body: Body, size: int, digest: str) -> None:
     """POST, then a single ``PUT ?digest=`` carrying the whole body."""
     loc = await start_upload(conn, repo)
     resp = await conn.request(
@@ -1113,9 +1108,7 @@ async def push_monolithic(
     expect_digest_header(resp, digest, "PUT blob")
 
 
-async def push_chunked(
-    conn: HttpConnection, repo: str, payload: Payload, size: int, suffix: bytes, chunk: int
-) -> None:
+async def push_chunked(conn: HttpConnection, repo: str, payload: Payload, size: int, suffix: bytes, chunk: int) -> None:
     """POST, PATCH ``chunk``-sized pieces with Content-Range, then an empty ``PUT ?digest=``."""
     digest = payload.digest(size, suffix)
     loc = await start_upload(conn, repo)
@@ -1143,9 +1136,7 @@ async def push_chunked(
 
 async def head_blob(conn: HttpConnection, repo: str, digest: str, size: int) -> None:
     """``HEAD`` a blob: must exist with the right length."""
-    resp = expect(
-        await conn.request("HEAD", f"/v2/{repo}/blobs/{digest}"), 200, f"HEAD blob {digest}"
-    )
+    resp = expect(await conn.request("HEAD", f"/v2/{repo}/blobs/{digest}"), 200, f"HEAD blob {digest}")
     cl = resp.header("content-length")
     if cl is not None and int(cl) != size:
         raise BenchError(f"HEAD blob {digest}: Content-Length {cl} != {size}")
@@ -1153,9 +1144,7 @@ async def head_blob(conn: HttpConnection, repo: str, digest: str, size: int) -> 
 
 async def get_blob(conn: HttpConnection, repo: str, digest: str, size: int, verify: bool) -> int:
     """``GET`` a blob; verify its sha256 (``verify``) or just its length. Returns bytes read."""
-    resp = await conn.request(
-        "GET", f"/v2/{repo}/blobs/{digest}", sink=SINK_SHA256 if verify else SINK_DISCARD
-    )
+    resp = await conn.request("GET", f"/v2/{repo}/blobs/{digest}", sink=SINK_SHA256 if verify else SINK_DISCARD)
     expect(resp, 200, f"GET blob {digest}")
     if resp.nbytes != size:
         raise BenchError(f"GET blob {digest}: got {resp.nbytes} bytes, expected {size}")
@@ -1256,9 +1245,7 @@ async def bench_push(t: Target, prof: Profile, payload: Payload) -> None:
                             body = payload.iter_range(size, suffix, 0, size)
                             await push_monolithic(conn, REPO_PUSH, body, size, digest)
                         else:
-                            await push_chunked(
-                                conn, REPO_PUSH, payload, size, suffix, prof.chunk_size
-                            )
+                            await push_chunked(conn, REPO_PUSH, payload, size, suffix, prof.chunk_size)
                         dt = time.perf_counter() - t0
                     await head_blob(conn, REPO_PUSH, digest, size)
                 rate = size / MB / dt
@@ -1292,9 +1279,7 @@ async def bench_pull_large(t: Target, prof: Profile) -> None:
                 f"  [{t.name}] pull {fmt_size(size)} #{rep + 1}: {rates[-1]:8.1f} MB/s"
                 f"  ({dt:.2f}s, peak RSS {ph.peak_rss / MiB:.0f} MiB, {ph.cpu_summary()})"
             )
-            t.results["rss_pull_large"] = max(
-                t.results.get("rss_pull_large", 0.0), ph.peak_rss / MiB
-            )
+            t.results["rss_pull_large"] = max(t.results.get("rss_pull_large", 0.0), ph.peak_rss / MiB)
     t.results["pull_large_MBps"] = statistics.median(rates)
     t.server.check_alive()
 
@@ -1361,13 +1346,11 @@ async def bench_manifests(t: Target, prof: Profile) -> None:
 
         return op
 
-    get_tags: list[str] = []
+    get_tags = ["seed"]  # + up to 1,000 of the tags created by the c=16 PUT run
 
     async def get_op(conn: HttpConnection, i: int) -> int:
         tag = get_tags[i % len(get_tags)]
-        resp = await conn.request(
-            "GET", f"/v2/{REPO_MANIFEST}/manifests/{tag}", headers=(("Accept", MANIFEST_ACCEPT),)
-        )
+        resp = await conn.request("GET", f"/v2/{REPO_MANIFEST}/manifests/{tag}", headers=(("Accept", MANIFEST_ACCEPT),))
         if resp.status != 200:
             expect(resp, 200, f"GET manifest {tag}")
         if resp.body != manifest:
@@ -1394,8 +1377,6 @@ async def bench_manifests(t: Target, prof: Profile) -> None:
                 close_conns(conns)
             if kind == "put" and conc == 16:
                 get_tags.extend(f"c16-{i}" for i in range(min(res.ops, 1000)))
-            if kind == "put" and conc == 1 and not get_tags:
-                get_tags.append("seed")
             key = f"manifest_{kind}_c{conc}"
             t.results[f"{key}_ops"] = res.ops_per_s
             t.results[f"{key}_p50_ms"] = res.percentile_ms(50)
@@ -1410,9 +1391,7 @@ async def bench_manifests(t: Target, prof: Profile) -> None:
     t.server.check_alive()
 
 
-async def fetch_tag_pages(
-    conn: HttpConnection, first: str, max_pages: int
-) -> tuple[list[str], int, int]:
+async def fetch_tag_pages(conn: HttpConnection, first: str, max_pages: int) -> tuple[list[str], int, int]:
     """Follow ``rel="next"`` Links from ``first``; return (tags, pages, largest page)."""
     tags: list[str] = []
     pages = 0
@@ -1464,14 +1443,11 @@ async def bench_tags(t: Target, prof: Profile) -> None:
         with t.monitor.phase("tags list full") as ph:
             for _ in range(prof.tags_full_reps):
                 t0 = time.perf_counter()
-                tags, pages, _largest = await fetch_tag_pages(
-                    conn, f"/v2/{REPO_TAGS}/tags/list", max_pages
-                )
+                tags, pages, _largest = await fetch_tag_pages(conn, f"/v2/{REPO_TAGS}/tags/list", max_pages)
                 full_times.append(time.perf_counter() - t0)
                 if set(tags) != expected or len(tags) != len(expected):
                     raise BenchError(
-                        f"tags list: got {len(tags)} tags ({len(set(tags))} distinct),"
-                        f" expected {len(expected)}"
+                        f"tags list: got {len(tags)} tags ({len(set(tags))} distinct), expected {len(expected)}"
                     )
                 if pages > 1:
                     t.notes.append(f"unpaginated tags list came in {pages} pages (server limit)")
@@ -1487,8 +1463,7 @@ async def bench_tags(t: Target, prof: Profile) -> None:
             paged_times.append(time.perf_counter() - t0)
             if len(tags) != len(expected) or set(tags) != expected:
                 raise BenchError(
-                    f"paginated tags list: got {len(tags)} tags ({len(set(tags))} distinct),"
-                    f" expected {len(expected)}"
+                    f"paginated tags list: got {len(tags)} tags ({len(set(tags))} distinct), expected {len(expected)}"
                 )
             if largest > prof.page_size:
                 note = f"ignores n={prof.page_size}: a page held {largest} tags ({pages} page(s))"
@@ -1649,8 +1624,7 @@ def render_table(prof: Profile, results: dict[str, dict[str, float]]) -> list[st
 
     def fmt_row(cells: list[str]) -> str:
         return "  ".join(
-            c.ljust(widths[i]) if i in align_left else c.rjust(widths[i])
-            for i, c in enumerate(cells)
+            c.ljust(widths[i]) if i in align_left else c.rjust(widths[i]) for i, c in enumerate(cells)
         ).rstrip()
 
     lines = [fmt_row(header), fmt_row(["-" * w for w in widths])]
@@ -1661,8 +1635,7 @@ def render_table(prof: Profile, results: dict[str, dict[str, float]]) -> list[st
 def render_phases(targets: Sequence[Target]) -> list[str]:
     """Per-phase resource usage: wall time, CPU (% of one core), peak RSS/PSS, process count."""
     lines = [
-        "phase resources (CPU in % of one core, 200% = both cores; RSS/PSS summed over the"
-        " server's process tree):"
+        "phase resources (CPU in % of one core, 200% = both cores; RSS/PSS summed over the server's process tree):"
     ]
     header = ["server", "phase", "wall s", "srv CPU%", "cli CPU%", "other%", "RSS MiB", "PSS MiB"]
     header.append("procs")
@@ -1671,18 +1644,10 @@ def render_phases(targets: Sequence[Target]) -> list[str]:
         for ph in t.monitor.phases:
             cpu = [ph.pct(ph.server_cpu), ph.pct(ph.client_cpu), ph.pct(ph.other_cpu)]
             mem = [ph.peak_rss / MiB, ph.peak_pss / MiB]
-            rows.append(
-                [t.name, ph.name, f"{ph.wall:.2f}"]
-                + [f"{v:.0f}" for v in cpu + mem]
-                + [str(ph.max_procs)]
-            )
+            rows.append([t.name, ph.name, f"{ph.wall:.2f}"] + [f"{v:.0f}" for v in cpu + mem] + [str(ph.max_procs)])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for cells in [header, ["-" * w for w in widths], *rows]:
-        lines.append(
-            "  ".join(
-                c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells)
-            )
-        )
+        lines.append("  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells)))
     return lines
 
 
@@ -1717,21 +1682,14 @@ async def run(args: argparse.Namespace, command: str) -> int:
         for name in names:
             wd = base / name
             wd.mkdir()
-            srv = (
-                moorage_server(wd)
-                if name == "moorage"
-                else reference_server(wd, args.reference_bin)
-            )
+            srv = moorage_server(wd) if name == "moorage" else reference_server(wd, args.reference_bin)
             log(f"starting {name}: {shlex.join(srv.argv)}")
             srv.start()
             servers.append(srv)
         for srv in servers:
             t0 = time.perf_counter()
             await srv.wait_ready(args.ready_timeout)
-            log(
-                f"{srv.name} ready on {HOST}:{srv.port} (pid {srv.pid}) after"
-                f" {time.perf_counter() - t0:.1f}s"
-            )
+            log(f"{srv.name} ready on {HOST}:{srv.port} (pid {srv.pid}) after {time.perf_counter() - t0:.1f}s")
             mon = ResourceMonitor(srv.pid)
             t = Target(name=srv.name, server=srv, monitor=mon, pool=ConnPool(HOST, srv.port, 4))
             with mon.phase("idle") as ph:

@@ -15,6 +15,9 @@ Flags that matter here (and why):
   digest equality is a real check; ``--all`` copies every image of an index.
 * podman ``--root/--runroot/--tmpdir/--network-config-dir/--volumepath``, buildah
   ``--root/--runroot``: private state (``--tmpdir`` keeps libpod's state out of /run/libpod).
+  podman refuses a runroot longer than 50 characters, so it lives in a short /tmp dir.
+  buildah has no network-config flag: ``network_config_dir`` in the private containers.conf
+  keeps it from creating /etc/containers/networks.
 * ``--storage-driver vfs``: no overlay mounts, no fuse-overlayfs, works anywhere as root.
 * podman ``--cgroup-manager cgroupfs --events-backend file``: no systemd or journald here.
 * environment ``CONTAINERS_CONF``, ``CONTAINERS_STORAGE_CONF``, ``CONTAINERS_REGISTRIES_CONF``
@@ -60,7 +63,7 @@ class CommandError(RuntimeError):
     """A client command exited non-zero (or timed out); carries its output."""
 
     def __init__(self, args: Sequence[str], returncode: int | None, stdout: str, stderr: str):
-        self.args_ = list(args)
+        self.command = list(args)
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
@@ -562,7 +565,8 @@ def _oras_registry(host: str, artifact_type: str | None) -> Any:
 
 def oras_push(
     host: str,
-    target: str,
+    repo: str,
+    tag: str,
     files: Sequence[tuple[Path, str]],
     *,
     workdir: Path,
@@ -570,7 +574,7 @@ def oras_push(
     subject: PushedManifest | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> PushedManifest:
-    """Push ``files`` (path, layer media type) as an artifact to ``HOST/REPO:TAG``.
+    """Push ``files`` (path, layer media type) as an artifact to ``HOST/REPO:TAG`` with oras-py.
 
     The config is the OCI empty descriptor (``{}``, ``application/vnd.oci.empty.v1+json``),
     as OCI 1.1 recommends for artifacts that carry ``artifactType``.
@@ -584,6 +588,7 @@ def oras_push(
     if subject is not None:
         oras_subject = oras.oci.Subject(mediaType=subject.media_type, digest=subject.digest,
                                         size=subject.size)
+    target = f"{host}/{repo}:{tag}"
     response = reg.push(
         target=target,
         files=[f"{path}:{media_type}" for path, media_type in files],
@@ -596,7 +601,6 @@ def oras_push(
     if response.status_code != 201:
         raise RuntimeError(f"oras push {target}: {response.status_code} {response.text}")
     digest = response.headers["Docker-Content-Digest"]
-    repo = target.split("/", 1)[1].rsplit(":", 1)[0]
     body = get_manifest(f"http://{host}", repo, digest, accept=OCI_MANIFEST)
     body.raise_for_status()
     if sha256_digest(body.content) != digest:
@@ -604,8 +608,13 @@ def oras_push(
     return PushedManifest(digest, len(body.content), OCI_MANIFEST, dict(response.headers))
 
 
-def oras_pull(host: str, target: str, outdir: Path) -> list[Path]:
-    """Pull an artifact's file layers into ``outdir`` with oras-py; return the written paths."""
+def oras_pull(host: str, repo: str, reference: str, outdir: Path) -> list[Path]:
+    """Pull an artifact's file layers into ``outdir`` with oras-py; return the written paths.
+
+    ``reference`` is a tag or a digest.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     reg = _oras_registry(host, None)
+    sep = "@" if ":" in reference else ":"
+    target = f"{host}/{repo}{sep}{reference}"
     return [Path(p) for p in reg.pull(target=target, outdir=str(outdir))]

@@ -208,9 +208,8 @@ def test_oras_push_pull_artifact_with_artifact_type(registry: Server, tmp_path: 
     payload = tmp_path / "payload.json"
     payload.write_bytes(b'{"hello": "moorage"}\n')
 
-    pushed = oras_push(registry.host, f"{registry.host}/{repo}:v1",
-                       [(payload, ARTIFACT_LAYER_TYPE)], workdir=tmp_path,
-                       artifact_type=ARTIFACT_TYPE)
+    pushed = oras_push(registry.host, repo, "v1", [(payload, ARTIFACT_LAYER_TYPE)],
+                       workdir=tmp_path, artifact_type=ARTIFACT_TYPE)
 
     r = get_manifest(registry.url, repo, "v1")
     assert r.status_code == 200
@@ -220,9 +219,11 @@ def test_oras_push_pull_artifact_with_artifact_type(registry: Server, tmp_path: 
     assert manifest["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
     assert [layer["mediaType"] for layer in manifest["layers"]] == [ARTIFACT_LAYER_TYPE]
 
-    files = oras_pull(registry.host, f"{registry.host}/{repo}:v1", tmp_path / "pulled")
+    files = oras_pull(registry.host, repo, "v1", tmp_path / "pulled")
     assert [f.name for f in files] == ["payload.json"]
     assert files[0].read_bytes() == payload.read_bytes()
+    by_digest = oras_pull(registry.host, repo, pushed.digest, tmp_path / "by-digest")
+    assert [f.read_bytes() for f in by_digest] == [payload.read_bytes()]
 
 
 def test_oras_referrer_is_listed_by_referrers_api(registry: Server, tmp_path: Path) -> None:
@@ -233,12 +234,10 @@ def test_oras_referrer_is_listed_by_referrers_api(registry: Server, tmp_path: Pa
     signature = tmp_path / "signature.json"
     signature.write_bytes(b'{"signed": "yes"}\n')
 
-    subject = oras_push(registry.host, f"{registry.host}/{repo}:v1",
-                        [(payload, ARTIFACT_LAYER_TYPE)], workdir=tmp_path,
-                        artifact_type=ARTIFACT_TYPE)
-    referrer = oras_push(registry.host, f"{registry.host}/{repo}:sig",
-                         [(signature, ARTIFACT_LAYER_TYPE)], workdir=tmp_path,
-                         artifact_type=REFERRER_TYPE, subject=subject,
+    subject = oras_push(registry.host, repo, "v1", [(payload, ARTIFACT_LAYER_TYPE)],
+                        workdir=tmp_path, artifact_type=ARTIFACT_TYPE)
+    referrer = oras_push(registry.host, repo, "sig", [(signature, ARTIFACT_LAYER_TYPE)],
+                         workdir=tmp_path, artifact_type=REFERRER_TYPE, subject=subject,
                          annotations={"org.example.kind": "signature"})
     stored = get_manifest(registry.url, repo, referrer.digest).json()
     assert stored["subject"] == {"mediaType": OCI_MANIFEST, "digest": subject.digest,

@@ -37,9 +37,7 @@ async def downgrade(db: Database, revision: str) -> None:
 
 
 async def _run(db: Database, work: Callable[[Connection], None]) -> None:
-    async with db.write_engine.connect() as conn:
-        await conn.run_sync(work)
-        await conn.commit()
+    await db.run_sync(work)
 
 
 async def check_drift(db: Database) -> list[Any]:
@@ -50,5 +48,4 @@ async def check_drift(db: Database) -> list[Any]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(ctx, Base.metadata))
 
-    async with db.read_engine.connect() as conn:
-        return await conn.run_sync(diff)
+    return await db.run_sync(diff)

@@ -43,7 +43,13 @@ class Request:
     @property
     def headers(self) -> dict[str, str]:
         if self._headers is None:
-            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]}
+            headers: dict[str, str] = {}
+            for k, v in self.scope["headers"]:
+                name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+                # Repeated fields are one comma-separated list (RFC 9110 §5.3); containers/image
+                # sends one Accept line per media type.
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            self._headers = headers
         return self._headers
 
     def query(self, name: str) -> str | None:

@@ -225,3 +225,11 @@ def test_delete_unknown_manifest_is_manifest_unknown(client: httpx.Client) -> No
     push_image(client, repo, "v1")
     r = client.delete(f"/v2/{repo}/manifests/{sha256(b'x')}")
     assert r.status_code == 404 and error_codes(r) == ["MANIFEST_UNKNOWN"]
+
+
+def test_repeated_accept_headers_are_combined(client: httpx.Client) -> None:
+    repo = unique_repo()
+    digest = push_image(client, repo, "v1")
+    headers = [("Accept", DOCKER_MANIFEST), ("Accept", OCI_MANIFEST), ("Accept", DOCKER_LIST)]
+    r = client.get(f"/v2/{repo}/manifests/v1", headers=httpx.Headers(headers))
+    assert r.status_code == 200 and r.headers["docker-content-digest"] == digest

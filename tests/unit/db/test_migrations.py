@@ -29,8 +29,7 @@ def test_upgrade_creates_every_table_and_has_no_drift(db_url: str) -> None:
         try:
             await upgrade(db)
             await upgrade(db)  # idempotent
-            async with db.read() as conn:
-                tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            tables = set(await db.run_sync(lambda c: inspect(c).get_table_names()))
             return tables, await check_drift(db)
         finally:
             await db.dispose()
@@ -47,8 +46,7 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
         try:
             await upgrade(db)
             await downgrade(db, "base")
-            async with db.read() as conn:
-                after_down = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            after_down = set(await db.run_sync(lambda c: inspect(c).get_table_names()))
             await upgrade(db)
             return after_down
         finally:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, delete, func, select, update
 
 from moorage.db.base import utcnow
+from moorage.db.engine import Conn
 from moorage.metadata.models import Artifact, ArtifactReference, Repository, Tag
 from moorage.metadata.queries.dialect import insert_for
 
@@ -29,35 +29,37 @@ _MANIFEST_COLUMNS = (
     Artifact.id, Artifact.repository_id, Artifact.digest, Artifact.media_type,
     Artifact.subject_digest, Artifact.content,
 )
+# The pull hot path: statements built once with bind parameters, so a request pays only
+# for execution, not for building and hashing the expression tree.
+_BY_DIGEST = (
+    select(*_MANIFEST_COLUMNS)
+    .join(Repository, Repository.id == Artifact.repository_id)
+    .where(Repository.name == bindparam("repository"), Artifact.digest == bindparam("digest"))
+)
+_BY_TAG = (
+    select(*_MANIFEST_COLUMNS, Tag.id)
+    .join(Tag, Tag.artifact_id == Artifact.id)
+    .join(Repository, Repository.id == Tag.repository_id)
+    .where(Repository.name == bindparam("repository"), Tag.name == bindparam("tag"))
+)
 
 
-async def find_manifest_by_digest(conn: AsyncConnection, repository: str, digest: str) -> StoredManifest | None:
-    stmt = (
-        select(*_MANIFEST_COLUMNS)
-        .join(Repository, Repository.id == Artifact.repository_id)
-        .where(Repository.name == repository, Artifact.digest == digest)
-    )
-    row = (await conn.execute(stmt)).first()
+async def find_manifest_by_digest(conn: Conn, repository: str, digest: str) -> StoredManifest | None:
+    row = (await conn.execute(_BY_DIGEST, {"repository": repository, "digest": digest})).first()
     return StoredManifest(*row) if row else None
 
 
-async def find_manifest_by_tag(conn: AsyncConnection, repository: str, tag: str) -> StoredManifest | None:
-    stmt = (
-        select(*_MANIFEST_COLUMNS, Tag.id)
-        .join(Tag, Tag.artifact_id == Artifact.id)
-        .join(Repository, Repository.id == Tag.repository_id)
-        .where(Repository.name == repository, Tag.name == tag)
-    )
-    row = (await conn.execute(stmt)).first()
+async def find_manifest_by_tag(conn: Conn, repository: str, tag: str) -> StoredManifest | None:
+    row = (await conn.execute(_BY_TAG, {"repository": repository, "tag": tag})).first()
     return StoredManifest(*row) if row else None
 
 
-async def find_artifact_id(conn: AsyncConnection, repository_id: int, digest: str) -> int | None:
+async def find_artifact_id(conn: Conn, repository_id: int, digest: str) -> int | None:
     stmt = select(Artifact.id).where(Artifact.repository_id == repository_id, Artifact.digest == digest)
     return (await conn.execute(stmt)).scalar()
 
 
-async def list_missing_children(conn: AsyncConnection, repository_id: int, digests: list[str]) -> list[str]:
+async def list_missing_children(conn: Conn, repository_id: int, digests: list[str]) -> list[str]:
     """Which of ``digests`` are not manifests in the repository."""
     if not digests:
         return []
@@ -66,7 +68,7 @@ async def list_missing_children(conn: AsyncConnection, repository_id: int, diges
     return [d for d in digests if d not in present]
 
 
-async def create_artifact(conn: AsyncConnection, **values: Any) -> int:
+async def create_artifact(conn: Conn, **values: Any) -> int:
     """Insert the artifact unless the repository already has this digest; return its id."""
     values.setdefault("push_time", utcnow())
     stmt = (
@@ -80,7 +82,7 @@ async def create_artifact(conn: AsyncConnection, **values: Any) -> int:
     return artifact_id
 
 
-async def create_references(conn: AsyncConnection, parent_id: int, children: list[dict[str, Any]]) -> None:
+async def create_references(conn: Conn, parent_id: int, children: list[dict[str, Any]]) -> None:
     exists = (
         await conn.execute(select(func.count()).select_from(ArtifactReference).where(ArtifactReference.parent_id == parent_id))
     ).scalar_one()
@@ -89,7 +91,7 @@ async def create_references(conn: AsyncConnection, parent_id: int, children: lis
     await conn.execute(insert_for(conn, ArtifactReference), [{"parent_id": parent_id, **c} for c in children])
 
 
-async def upsert_tag(conn: AsyncConnection, repository_id: int, name: str, artifact_id: int) -> None:
+async def upsert_tag(conn: Conn, repository_id: int, name: str, artifact_id: int) -> None:
     now = utcnow()
     stmt = insert_for(conn, Tag).values(repository_id=repository_id, name=name, artifact_id=artifact_id, push_time=now)
     stmt = stmt.on_conflict_do_update(
@@ -98,7 +100,7 @@ async def upsert_tag(conn: AsyncConnection, repository_id: int, name: str, artif
     await conn.execute(stmt)
 
 
-async def list_tags(conn: AsyncConnection, repository_id: int, last: str | None, limit: int | None) -> list[str]:
+async def list_tags(conn: Conn, repository_id: int, last: str | None, limit: int | None) -> list[str]:
     stmt = select(Tag.name).where(Tag.repository_id == repository_id).order_by(Tag.name)
     if last:
         stmt = stmt.where(Tag.name > last)
@@ -107,12 +109,12 @@ async def list_tags(conn: AsyncConnection, repository_id: int, last: str | None,
     return list((await conn.execute(stmt)).scalars())
 
 
-async def delete_tag(conn: AsyncConnection, repository_id: int, name: str) -> bool:
+async def delete_tag(conn: Conn, repository_id: int, name: str) -> bool:
     result = await conn.execute(delete(Tag).where(Tag.repository_id == repository_id, Tag.name == name))
     return bool(result.rowcount)
 
 
-async def delete_artifact(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
+async def delete_artifact(conn: Conn, repository_id: int, digest: str) -> bool:
     """Delete a manifest from a repository with its tags and index references."""
     artifact_id = await find_artifact_id(conn, repository_id, digest)
     if artifact_id is None:
@@ -124,7 +126,7 @@ async def delete_artifact(conn: AsyncConnection, repository_id: int, digest: str
 
 
 async def list_referrers(
-    conn: AsyncConnection, repository_id: int, subject: str, artifact_type: str | None
+    conn: Conn, repository_id: int, subject: str, artifact_type: str | None
 ) -> list[tuple[str, str, int, str | None, dict[str, Any] | None]]:
     """(digest, media_type, size, artifact_type, annotations) of manifests whose subject is ``subject``."""
     stmt = (
@@ -138,7 +140,7 @@ async def list_referrers(
 
 
 async def record_pulls(
-    conn: AsyncConnection, artifacts: dict[int, tuple[int, datetime]], tags: dict[int, datetime]
+    conn: Conn, artifacts: dict[int, tuple[int, datetime]], tags: dict[int, datetime]
 ) -> None:
     """Apply a batch of pulls: artifact id → (count, last time); tag id → last time."""
     for artifact_id, (count, when) in artifacts.items():

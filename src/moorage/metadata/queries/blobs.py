@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, delete, select, update
 
 from moorage.db.base import utcnow
+from moorage.db.engine import Conn
 from moorage.metadata.models import Blob, ProjectBlob, Repository, RepositoryBlob, Upload
 from moorage.metadata.queries.dialect import insert_for
 
 
-async def find_repository_blob_size(conn: AsyncConnection, repository: str, digest: str) -> int | None:
+_LINKED_SIZE = (  # the blob GET hot path, built once
+    select(Blob.size)
+    .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+    .join(Repository, Repository.id == RepositoryBlob.repository_id)
+    .where(Repository.name == bindparam("repository"), Blob.digest == bindparam("digest"))
+)
+
+
+async def find_repository_blob_size(conn: Conn, repository: str, digest: str) -> int | None:
     """Size of ``digest`` if it is linked to the repository named ``repository``."""
-    stmt = (
-        select(Blob.size)
-        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
-        .join(Repository, Repository.id == RepositoryBlob.repository_id)
-        .where(Repository.name == repository, Blob.digest == digest)
-    )
-    return (await conn.execute(stmt)).scalar()
+    return (await conn.execute(_LINKED_SIZE, {"repository": repository, "digest": digest})).scalar()
 
 
-async def find_blob(conn: AsyncConnection, digest: str) -> tuple[int, int] | None:
+async def find_blob(conn: Conn, digest: str) -> tuple[int, int] | None:
     """(id, size) of a stored blob, or None."""
     row = (await conn.execute(select(Blob.id, Blob.size).where(Blob.digest == digest))).first()
     return (row[0], row[1]) if row else None
 
 
-async def find_project_blob(conn: AsyncConnection, project_id: int, digest: str) -> tuple[int, int] | None:
+async def find_project_blob(conn: Conn, project_id: int, digest: str) -> tuple[int, int] | None:
     """(id, size) of a blob already held by the project, or None."""
     stmt = (
         select(Blob.id, Blob.size)
@@ -40,7 +42,7 @@ async def find_project_blob(conn: AsyncConnection, project_id: int, digest: str)
     return (row[0], row[1]) if row else None
 
 
-async def create_blob(conn: AsyncConnection, digest: str, size: int) -> int:
+async def create_blob(conn: Conn, digest: str, size: int) -> int:
     """Insert the blob if new; return its id (deduplicated across repositories and projects)."""
     await conn.execute(
         insert_for(conn, Blob)
@@ -50,7 +52,7 @@ async def create_blob(conn: AsyncConnection, digest: str, size: int) -> int:
     return int((await conn.execute(select(Blob.id).where(Blob.digest == digest))).scalar_one())
 
 
-async def link_blob(conn: AsyncConnection, blob_id: int, repository_id: int, project_id: int) -> None:
+async def link_blob(conn: Conn, blob_id: int, repository_id: int, project_id: int) -> None:
     now = utcnow()
     await conn.execute(
         insert_for(conn, RepositoryBlob)
@@ -64,7 +66,7 @@ async def link_blob(conn: AsyncConnection, blob_id: int, repository_id: int, pro
     )
 
 
-async def delete_repository_blob(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
+async def delete_repository_blob(conn: Conn, repository_id: int, digest: str) -> bool:
     """Unlink a blob from a repository; True if it was linked."""
     blob_id = (await conn.execute(select(Blob.id).where(Blob.digest == digest))).scalar()
     if blob_id is None:
@@ -75,7 +77,7 @@ async def delete_repository_blob(conn: AsyncConnection, repository_id: int, dige
     return bool(result.rowcount)
 
 
-async def create_upload(conn: AsyncConnection, upload_id: str, repository: str, project_id: int) -> None:
+async def create_upload(conn: Conn, upload_id: str, repository: str, project_id: int) -> None:
     now = utcnow()
     await conn.execute(
         insert_for(conn, Upload).values(
@@ -85,7 +87,7 @@ async def create_upload(conn: AsyncConnection, upload_id: str, repository: str, 
     )
 
 
-async def find_upload(conn: AsyncConnection, upload_id: str, repository: str) -> Upload | None:
+async def find_upload(conn: Conn, upload_id: str, repository: str) -> Upload | None:
     row = (
         await conn.execute(select(Upload.__table__).where(Upload.id == upload_id, Upload.repository == repository))
     ).first()
@@ -93,7 +95,7 @@ async def find_upload(conn: AsyncConnection, upload_id: str, repository: str) ->
 
 
 async def advance_upload(
-    conn: AsyncConnection, upload_id: str, old_offset: int, new_offset: int, hash_state: bytes | None
+    conn: Conn, upload_id: str, old_offset: int, new_offset: int, hash_state: bytes | None
 ) -> bool:
     """Record acknowledged progress; False if another request moved the upload meanwhile."""
     result = await conn.execute(
@@ -104,15 +106,15 @@ async def advance_upload(
     return bool(result.rowcount)
 
 
-async def delete_upload(conn: AsyncConnection, upload_id: str) -> None:
+async def delete_upload(conn: Conn, upload_id: str) -> None:
     await conn.execute(delete(Upload).where(Upload.id == upload_id))
 
 
-async def list_expired_uploads(conn: AsyncConnection, before: datetime) -> list[str]:
+async def list_expired_uploads(conn: Conn, before: datetime) -> list[str]:
     return list((await conn.execute(select(Upload.id).where(Upload.updated_at < before))).scalars())
 
 
-async def list_linked_digests(conn: AsyncConnection, repository_id: int, digests: list[str]) -> set[str]:
+async def list_linked_digests(conn: Conn, repository_id: int, digests: list[str]) -> set[str]:
     """Which of ``digests`` are blobs linked to the repository."""
     if not digests:
         return set()

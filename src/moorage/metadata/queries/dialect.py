@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.db.engine import Conn
 
 
-def insert_for(conn: AsyncConnection, table: Any) -> Any:
+def insert_for(conn: Conn, table: Any) -> Any:
     """An INSERT supporting ``on_conflict_do_nothing``/``do_update`` on the connection's dialect."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)

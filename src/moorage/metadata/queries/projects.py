@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.core.errors import NotFound
 from moorage.db.base import utcnow
+from moorage.db.engine import Conn
 from moorage.metadata.models import Project, Repository
 from moorage.metadata.queries.dialect import insert_for
 
 
-async def find_project(conn: AsyncConnection, name: str) -> Project | None:
+async def find_project(conn: Conn, name: str) -> Project | None:
     row = (await conn.execute(select(Project.__table__).where(Project.name == name))).first()
     return Project(**row._mapping) if row else None
 
 
-async def get_project(conn: AsyncConnection, name: str) -> Project:
+async def get_project(conn: Conn, name: str) -> Project:
     project = await find_project(conn, name)
     if project is None:
         raise NotFound(f"project {name} not found")
     return project
 
 
-async def list_projects(conn: AsyncConnection) -> list[Project]:
+async def list_projects(conn: Conn) -> list[Project]:
     rows = (await conn.execute(select(Project.__table__).order_by(Project.name))).all()
     return [Project(**r._mapping) for r in rows]
 
 
-async def create_project(conn: AsyncConnection, name: str, public: bool) -> int | None:
+async def create_project(conn: Conn, name: str, public: bool) -> int | None:
     """Insert a project; return its id, or None if the name is taken."""
     now = utcnow()
     stmt = (
@@ -40,11 +40,11 @@ async def create_project(conn: AsyncConnection, name: str, public: bool) -> int 
     return (await conn.execute(stmt)).scalar()
 
 
-async def find_repository_id(conn: AsyncConnection, name: str) -> int | None:
+async def find_repository_id(conn: Conn, name: str) -> int | None:
     return (await conn.execute(select(Repository.id).where(Repository.name == name))).scalar()
 
 
-async def ensure_repository(conn: AsyncConnection, project_id: int, name: str) -> int:
+async def ensure_repository(conn: Conn, project_id: int, name: str) -> int:
     """Return the repository's id, creating it on first push."""
     now = utcnow()
     stmt = (
@@ -58,11 +58,11 @@ async def ensure_repository(conn: AsyncConnection, project_id: int, name: str) -
     return repo_id
 
 
-async def touch_repository(conn: AsyncConnection, repository_id: int) -> None:
+async def touch_repository(conn: Conn, repository_id: int) -> None:
     await conn.execute(update(Repository).where(Repository.id == repository_id).values(updated_at=utcnow()))
 
 
-async def list_repository_names(conn: AsyncConnection, last: str | None, limit: int | None) -> list[str]:
+async def list_repository_names(conn: Conn, last: str | None, limit: int | None) -> list[str]:
     """Repository names in lexical order after ``last``; ``limit`` None means all."""
     stmt = select(Repository.name).order_by(Repository.name)
     if last:
@@ -72,16 +72,16 @@ async def list_repository_names(conn: AsyncConnection, last: str | None, limit: 
     return list((await conn.execute(stmt)).scalars())
 
 
-async def count_repositories(conn: AsyncConnection, project_id: int) -> int:
+async def count_repositories(conn: Conn, project_id: int) -> int:
     stmt = select(func.count()).select_from(Repository).where(Repository.project_id == project_id)
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def delete_repository(conn: AsyncConnection, repository_id: int) -> None:
+async def delete_repository(conn: Conn, repository_id: int) -> None:
     await conn.execute(delete(Repository).where(Repository.id == repository_id))
 
 
-async def add_repository_pulls(conn: AsyncConnection, counts: dict[int, int]) -> None:
+async def add_repository_pulls(conn: Conn, counts: dict[int, int]) -> None:
     for repo_id, n in counts.items():
         await conn.execute(
             update(Repository).where(Repository.id == repo_id).values(pull_count=Repository.pull_count + n)
