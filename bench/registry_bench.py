@@ -741,6 +741,38 @@ def read_pss(pid: int) -> int:
     return 0
 
 
+def read_all_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds (utime+stime) and name of every process on the machine."""
+    out: dict[int, tuple[str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        lp, rp = data.find("("), data.rfind(")")
+        rest = data[rp + 2 :].split()
+        out[int(entry)] = (data[lp + 1 : rp], (int(rest[11]) + int(rest[12])) / CLK_TCK)
+    return out
+
+
+def top_consumers(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], exclude: set[int], wall: float
+) -> str:
+    """The processes (outside ``exclude``) that used the most CPU between two snapshots."""
+    used = []
+    for pid, (name, cpu) in after.items():
+        if pid in exclude:
+            continue
+        delta = cpu - before.get(pid, (name, 0.0))[1]
+        if delta > 0:
+            used.append((delta, f"{name}[{pid}]"))
+    used.sort(reverse=True)
+    return ", ".join(f"{n} {100 * d / wall:.0f}%" for d, n in used[:3] if wall and 100 * d / wall >= 5)
+
+
 def read_machine_busy_seconds() -> float:
     """Busy CPU time of the whole machine (all cores) from /proc/stat, in seconds."""
     with open("/proc/stat") as f:
@@ -778,6 +810,7 @@ class PhaseStats:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     other_cpu: float = 0.0  # everything else on the machine (other tenants, kernel threads)
+    other_top: str = ""  # who the "other" CPU users were
 
     def pct(self, cpu_seconds: float) -> float:
         """CPU seconds as a percentage of one core over the phase."""
@@ -802,6 +835,7 @@ class PhaseStats:
             "server_cpu_pct": round(self.pct(self.server_cpu), 1),
             "client_cpu_pct": round(self.pct(self.client_cpu), 1),
             "other_cpu_pct": round(self.pct(self.other_cpu), 1),
+            "other_top": self.other_top,
         }
 
 
@@ -843,6 +877,7 @@ class ResourceMonitor:
         cpu0 = read_cpu_seconds(pids)
         ccpu0 = time.process_time()
         busy0 = read_machine_busy_seconds()
+        all0 = read_all_cpu()
         t0 = time.perf_counter()
         thread.start()
         try:
@@ -857,6 +892,8 @@ class ResourceMonitor:
             st.client_cpu = time.process_time() - ccpu0
             busy = read_machine_busy_seconds() - busy0
             st.other_cpu = max(0.0, busy - st.server_cpu - st.client_cpu)
+            exclude = set(pids) | set(end_pids) | {os.getpid()}
+            st.other_top = top_consumers(all0, read_all_cpu(), exclude, st.wall)
             self.phases.append(st)
 
 
@@ -1743,17 +1780,17 @@ async def run(args: argparse.Namespace, command: str) -> int:
                 out.append(f"note [{t.name}]: {note}")
         out += ["", *render_phases(targets)]
         noisy = [
-            f"{t.name}/{ph.name} ({ph.pct(ph.other_cpu):.0f}%)"
+            f"{t.name}/{ph.name} ({ph.pct(ph.other_cpu):.0f}%{': ' + ph.other_top if ph.other_top else ''})"
             for t in targets
             for ph in t.monitor.phases
             if ph.wall >= 0.5 and ph.pct(ph.other_cpu) > NOISY_OTHER_CPU_PCT
         ]
         if noisy:
             out.append(
-                f"WARNING: other processes used > {NOISY_OTHER_CPU_PCT}% CPU during: "
-                + ", ".join(noisy)
-                + " -- the machine was not quiet; rerun before trusting those figures"
+                f"WARNING: other processes used > {NOISY_OTHER_CPU_PCT}% of a core during these phases"
+                " -- the machine was not quiet; rerun before trusting their figures:"
             )
+            out += [f"  {n}" for n in noisy]
     out.append(f"\ntotal wall time {time.perf_counter() - t_start:.0f}s")
     if failure:
         out.append(f"\nBENCHMARK FAILED: {failure}")

@@ -7,13 +7,14 @@ Layout: ``blobs/<algorithm>/<first two hex>/<hex>/data`` for blobs and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from moorage.core.errors import oci_error
 from moorage.oci.digest import Digest
-from moorage.storage.driver import BlobDriver, PathNotFound
+from moorage.storage.driver import BlobDriver, PathNotFound, StorageError
 from moorage.storage.hashing import Hashers, state_of
 
 
@@ -66,10 +67,8 @@ class BlobStore:
         await self.driver.put(blob_path(digest), data)
 
     async def delete(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(PathNotFound):
             await self.driver.delete(blob_path(digest))
-        except PathNotFound:
-            pass
 
     async def append(
         self,
@@ -86,13 +85,14 @@ class BlobStore:
         the acknowledged ``offset`` disagree.
         """
         writer = await self.driver.writer(upload_path(upload_id), append=True)
-        if writer.size != offset or (offset and hash_state is None and self.hashers.resumable):
+        if writer.size > offset:  # a request died after writing bytes it never acknowledged
+            with contextlib.suppress(StorageError):  # where it cannot, the session restarts below
+                await writer.truncate(offset)
+        if writer.size != offset or (offset and hash_state is None):
+            # Storage lost acknowledged bytes, or (without libcrypto) the digest state is gone.
             await writer.cancel()
             raise UploadInterrupted(upload_id)
-        hasher = self.hashers.new("sha256", hash_state) if (hash_state or offset == 0) else None
-        if hasher is None:  # no resumable state (no libcrypto): only the current process could go on
-            await writer.cancel()
-            raise UploadInterrupted(upload_id)
+        hasher = self.hashers.new("sha256", hash_state)
         try:
             async for chunk in body:
                 if chunk:
@@ -137,7 +137,5 @@ class BlobStore:
         """Remove everything an upload wrote, committed or not."""
         writer = await self.driver.writer(upload_path(upload_id), append=True)
         await writer.cancel()
-        try:
+        with contextlib.suppress(PathNotFound):
             await self.driver.delete(f"_uploads/{upload_id}")
-        except PathNotFound:
-            pass

@@ -57,6 +57,12 @@ class Writer(Protocol):
         """Persist what was written so it can be resumed with ``append=True``; not visible."""
         ...
 
+    async def truncate(self, size: int) -> None:
+        """Drop everything after the first ``size`` bytes (a request that died mid-way wrote
+        bytes that were never acknowledged).  Raises StorageError where the backend cannot
+        cut back that far; ValueError if ``size`` exceeds ``self.size``."""
+        ...
+
     async def commit(self) -> None:
         """Make the content durable and visible at the path. The writer is closed afterwards."""
         ...

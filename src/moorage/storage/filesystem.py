@@ -156,6 +156,18 @@ class FilesystemWriter:
             raise StorageError(str(e)) from e
         self._size += len(data)
 
+    async def truncate(self, size: int) -> None:
+        self._check_open()
+        if size > self._size:
+            raise ValueError(f"cannot truncate {self._size} bytes to {size}")
+        try:
+            self._file.flush()
+            self._file.truncate(size)
+            self._file.seek(size)
+        except OSError as e:
+            raise StorageError(str(e)) from e
+        self._size = size
+
     async def close(self) -> None:
         if self._closed:
             return

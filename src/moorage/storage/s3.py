@@ -101,6 +101,15 @@ class S3Writer:
             await self._upload_part(bytes(buffer[:chunk]))
             del buffer[:chunk]
 
+    async def truncate(self, size: int) -> None:
+        """Only the unsent buffer can be cut: uploaded parts are immutable."""
+        self._check_open()
+        if size > self.size:
+            raise ValueError(f"cannot truncate {self.size} bytes to {size}")
+        if size < self._uploaded:
+            raise StorageError(f"{self._path}: {self._uploaded} bytes are already in uploaded parts")
+        del self._state.buffer[size - self._uploaded :]
+
     async def _upload_part(self, data: bytes) -> None:
         s3 = await self._driver.client()
         state = self._state

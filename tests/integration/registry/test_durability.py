@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.common.databases import postgres_database
-from tests.common.oci import error_codes, push_image, sha256, unique_repo
+from tests.common.oci import push_image, sha256, unique_repo
 from tests.common.servers import Server, start_moorage
 
 
@@ -60,26 +60,23 @@ def _send_partial_upload(server: Server, path: str, total: int, sent: int) -> No
 
 
 @pytest.mark.slow
-def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_completes(own_server: Server) -> None:
-    repo, size = unique_repo(), 256 * 1024 * 1024
+def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_resumes(own_server: Server) -> None:
+    repo, size, acked = unique_repo(), 256 * 1024 * 1024, 64 * 1024 * 1024
     data = os.urandom(1024 * 1024) * 256
     digest = sha256(data)
     with httpx.Client(base_url=own_server.url, timeout=120) as c:
         push_image(c, repo, "exists")
         loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
-    _send_partial_upload(own_server, loc, size, 100 * 1024 * 1024)
+        loc = c.patch(loc, content=data[:acked]).headers["location"]  # acknowledged
+    _send_partial_upload(own_server, loc, size - acked, 100 * 1024 * 1024)  # killed mid-way
     own_server.restart()
     with httpx.Client(base_url=own_server.url, timeout=120) as c:
         assert c.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
         status = c.get(loc)
-        if status.status_code == 204:  # the session survived: resume where it stands
-            offset = int(status.headers["range"].split("-")[1]) + 1 if status.headers["range"] != "0-0" else 0
-            r = c.put(loc, params={"digest": digest}, content=data[offset:],
-                      headers={"Content-Range": f"{offset}-{size - 1}"} if offset else {})
-        else:  # the session was discarded (BLOB_UPLOAD_UNKNOWN): restart it
-            assert error_codes(status) == ["BLOB_UPLOAD_UNKNOWN"]
-            loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
-            r = c.put(loc, params={"digest": digest}, content=data)
+        assert status.status_code == 204
+        assert status.headers["range"] == f"0-{acked - 1}"  # exactly what was acknowledged
+        r = c.put(loc, params={"digest": digest}, content=data[acked:],
+                  headers={"Content-Range": f"{acked}-{size - 1}"})
         assert r.status_code == 201, r.text
         got = c.get(f"/v2/{repo}/blobs/{digest}")
         assert got.status_code == 200 and len(got.content) == size

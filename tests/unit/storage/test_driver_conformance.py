@@ -23,6 +23,7 @@ from moorage.storage.driver import (
     StorageError,
     Writer,
 )
+from moorage.storage.s3 import MIN_PART_SIZE
 
 if TYPE_CHECKING:
     from conftest import DriverHarness
@@ -213,6 +214,32 @@ async def test_resume_across_instances(harness: DriverHarness) -> None:
     assert (await reader.stat("_uploads/u1/data")).size == len(data)
     assert await read_all(reader, "_uploads/u1/data") == data
     assert harness.leftovers() == []
+
+
+async def test_truncate_drops_unacknowledged_tail(harness: DriverHarness) -> None:
+    data = pattern(3000, seed=5)
+    writer = await harness.new().writer("t/data", append=True)
+    await writer.write(data[:1000])
+    await writer.close()
+    resumed = await harness.new().writer("t/data", append=True)
+    await resumed.write(b"garbage that was never acknowledged")
+    await resumed.truncate(1000)
+    assert resumed.size == 1000
+    await resumed.write(data[1000:])
+    await resumed.commit()
+    assert await read_all(harness.new(), "t/data") == data
+    with pytest.raises(ValueError):
+        await (await harness.new().writer("t2", append=True)).truncate(1)
+
+
+async def test_truncate_into_uploaded_parts_is_refused_on_s3(harness: DriverHarness) -> None:
+    if not harness.is_s3:
+        pytest.skip("only object stores have immutable parts")
+    writer = await harness.new().writer("t/data", append=True)
+    await writer.write(pattern(MIN_PART_SIZE + 10, seed=6))
+    with pytest.raises(StorageError):
+        await writer.truncate(5)
+    await writer.cancel()
 
 
 async def test_append_without_pending_write_starts_empty(harness: DriverHarness) -> None:
