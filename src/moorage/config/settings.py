@@ -31,7 +31,6 @@ class HTTPSettings(BaseModel):
     host: str = Field("0.0.0.0", description="Address to listen on")
     port: int = Field(5000, ge=1, le=65535, description="TCP port")
     server: Literal["granian", "uvicorn"] = Field("granian", description="ASGI server to run")
-    external_url: str | None = Field(None, description="Public base URL (for Location headers); default from the request")
 
 
 class TLSSettings(BaseModel):

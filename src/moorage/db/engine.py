@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
-from sqlalchemy.engine import Dialect, Engine, Result
+from sqlalchemy.engine import CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 AfterCommit = Callable[[], Awaitable[None]]
+Rows = CursorResult[*tuple[Any, ...]]
 T = TypeVar("T")
 
 
@@ -38,7 +39,7 @@ class Conn(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
+    async def execute(self, statement: Any, parameters: Any = None) -> Rows: ...
 
 
 class InlineConnection:
@@ -53,7 +54,7 @@ class InlineConnection:
     def dialect(self) -> Dialect:
         return self._conn.dialect
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+    async def execute(self, statement: Any, parameters: Any = None) -> Rows:
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)

@@ -123,12 +123,12 @@ class ManifestService:
             repo_id = await pq.find_repository_id(conn, repository)
             rows = await aq.list_referrers(conn, repo_id, subject, artifact_type) if repo_id else []
         out = []
-        for d, media_type, size, a_type, annotations in rows:
+        for d, media_type, size, a_type, notes in rows:
             desc: dict[str, Any] = {"mediaType": media_type, "digest": d, "size": size}
             if a_type:
                 desc["artifactType"] = a_type
-            if annotations:
-                desc["annotations"] = annotations
+            if notes:
+                desc["annotations"] = notes
             out.append(desc)
         return out
 

@@ -84,7 +84,9 @@ async def create_artifact(conn: Conn, **values: Any) -> int:
 
 async def create_references(conn: Conn, parent_id: int, children: list[dict[str, Any]]) -> None:
     exists = (
-        await conn.execute(select(func.count()).select_from(ArtifactReference).where(ArtifactReference.parent_id == parent_id))
+        await conn.execute(
+            select(func.count()).select_from(ArtifactReference).where(ArtifactReference.parent_id == parent_id)
+        )
     ).scalar_one()
     if exists or not children:
         return

@@ -11,7 +11,6 @@ from moorage.db.engine import Conn
 from moorage.metadata.models import Blob, ProjectBlob, Repository, RepositoryBlob, Upload
 from moorage.metadata.queries.dialect import insert_for
 
-
 _LINKED_SIZE = (  # the blob GET hot path, built once
     select(Blob.size)
     .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
