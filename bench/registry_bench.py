@@ -773,13 +773,17 @@ def top_consumers(
     return ", ".join(f"{n} {100 * d / wall:.0f}%" for d, n in used[:3] if wall and 100 * d / wall >= 5)
 
 
-def read_machine_busy_seconds() -> float:
-    """Busy CPU time of the whole machine (all cores) from /proc/stat, in seconds."""
+def read_machine_cpu() -> tuple[float, float, float]:
+    """Machine-wide CPU seconds from /proc/stat: (tasks, irq+softirq, steal).
+
+    ``tasks`` is user+nice+system time, which is what the per-process figures add up to; irq and
+    softirq time (mostly loopback networking here) and steal (the hypervisor running someone
+    else) are kept apart.
+    """
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
-    return busy / CLK_TCK
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user)
+    return (v[0] + v[1] + v[2]) / CLK_TCK, (v[5] + v[6]) / CLK_TCK, v[7] / CLK_TCK
 
 
 def read_cpu_seconds(pids: Iterable[int]) -> float:
@@ -809,7 +813,9 @@ class PhaseStats:
     samples: int = 0
     server_cpu: float = 0.0
     client_cpu: float = 0.0
-    other_cpu: float = 0.0  # everything else on the machine (other tenants, kernel threads)
+    other_cpu: float = 0.0  # other processes on the machine (other tenants, kernel threads)
+    irq_cpu: float = 0.0  # irq + softirq time (loopback networking is mostly here)
+    steal_cpu: float = 0.0  # time the hypervisor gave to other guests
     other_top: str = ""  # who the "other" CPU users were
 
     def pct(self, cpu_seconds: float) -> float:
@@ -820,7 +826,8 @@ class PhaseStats:
         """``server CPU x%, client y%, other z%`` for progress lines."""
         return (
             f"server CPU {self.pct(self.server_cpu):.0f}%, client {self.pct(self.client_cpu):.0f}%,"
-            f" other {self.pct(self.other_cpu):.0f}%"
+            f" other {self.pct(self.other_cpu):.0f}%, irq {self.pct(self.irq_cpu):.0f}%,"
+            f" steal {self.pct(self.steal_cpu):.0f}%"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -835,6 +842,8 @@ class PhaseStats:
             "server_cpu_pct": round(self.pct(self.server_cpu), 1),
             "client_cpu_pct": round(self.pct(self.client_cpu), 1),
             "other_cpu_pct": round(self.pct(self.other_cpu), 1),
+            "irq_cpu_pct": round(self.pct(self.irq_cpu), 1),
+            "steal_cpu_pct": round(self.pct(self.steal_cpu), 1),
             "other_top": self.other_top,
         }
 
@@ -876,7 +885,7 @@ class ResourceMonitor:
         thread = threading.Thread(target=run, name=f"rss-{name}", daemon=True)
         cpu0 = read_cpu_seconds(pids)
         ccpu0 = time.process_time()
-        busy0 = read_machine_busy_seconds()
+        task0, irq0, steal0 = read_machine_cpu()
         all0 = read_all_cpu()
         t0 = time.perf_counter()
         thread.start()
@@ -890,8 +899,10 @@ class ResourceMonitor:
             self._sample(end_pids, st)
             st.server_cpu = read_cpu_seconds(set(pids) | set(end_pids)) - cpu0
             st.client_cpu = time.process_time() - ccpu0
-            busy = read_machine_busy_seconds() - busy0
-            st.other_cpu = max(0.0, busy - st.server_cpu - st.client_cpu)
+            task1, irq1, steal1 = read_machine_cpu()
+            st.other_cpu = max(0.0, task1 - task0 - st.server_cpu - st.client_cpu)
+            st.irq_cpu = irq1 - irq0
+            st.steal_cpu = steal1 - steal0
             exclude = set(pids) | set(end_pids) | {os.getpid()}
             st.other_top = top_consumers(all0, read_all_cpu(), exclude, st.wall)
             self.phases.append(st)
@@ -1674,12 +1685,12 @@ def render_phases(targets: Sequence[Target]) -> list[str]:
     lines = [
         "phase resources (CPU in % of one core, 200% = both cores; RSS/PSS summed over the server's process tree):"
     ]
-    header = ["server", "phase", "wall s", "srv CPU%", "cli CPU%", "other%", "RSS MiB", "PSS MiB"]
-    header.append("procs")
+    header = ["server", "phase", "wall s", "srv CPU%", "cli CPU%", "other%", "irq%", "steal%"]
+    header += ["RSS MiB", "PSS MiB", "procs"]
     rows: list[list[str]] = []
     for t in targets:
         for ph in t.monitor.phases:
-            cpu = [ph.pct(ph.server_cpu), ph.pct(ph.client_cpu), ph.pct(ph.other_cpu)]
+            cpu = [ph.pct(x) for x in (ph.server_cpu, ph.client_cpu, ph.other_cpu, ph.irq_cpu, ph.steal_cpu)]
             mem = [ph.peak_rss / MiB, ph.peak_pss / MiB]
             rows.append([t.name, ph.name, f"{ph.wall:.2f}"] + [f"{v:.0f}" for v in cpu + mem] + [str(ph.max_procs)])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -1780,14 +1791,16 @@ async def run(args: argparse.Namespace, command: str) -> int:
                 out.append(f"note [{t.name}]: {note}")
         out += ["", *render_phases(targets)]
         noisy = [
-            f"{t.name}/{ph.name} ({ph.pct(ph.other_cpu):.0f}%{': ' + ph.other_top if ph.other_top else ''})"
+            f"{t.name}/{ph.name}: other processes {ph.pct(ph.other_cpu):.0f}%"
+            + (f" ({ph.other_top})" if ph.other_top else "")
+            + f", steal {ph.pct(ph.steal_cpu):.0f}%"
             for t in targets
             for ph in t.monitor.phases
-            if ph.wall >= 0.5 and ph.pct(ph.other_cpu) > NOISY_OTHER_CPU_PCT
+            if ph.wall >= 0.5 and max(ph.pct(ph.other_cpu), ph.pct(ph.steal_cpu)) > NOISY_OTHER_CPU_PCT
         ]
         if noisy:
             out.append(
-                f"WARNING: other processes used > {NOISY_OTHER_CPU_PCT}% of a core during these phases"
+                f"WARNING: other processes (or steal) used > {NOISY_OTHER_CPU_PCT}% of a core during these phases"
                 " -- the machine was not quiet; rerun before trusting their figures:"
             )
             out += [f"  {n}" for n in noisy]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.common.databases import postgres_database
-from tests.common.servers import Server, start_moorage
+from tests.common.backends import backend_server
+from tests.common.s3 import moto_server
+from tests.common.servers import Server
 
-BACKENDS = ["sqlite", "postgres"]
+# sqlite: the embedded default (SQLite + filesystem); postgres: PostgreSQL + filesystem;
+# scaled: PostgreSQL + S3 (moto over real HTTP), the scaled-out mode.
+BACKENDS = ["sqlite", "postgres", "scaled"]
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log drowns real failures
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,15 +32,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def moorage(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def moorage(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Server]:
     """A running `moorage serve` on the given backend, shared by a session's tests."""
-    data_dir: Path = tmp_path_factory.mktemp(f"moorage-{backend}")
-    if backend == "postgres":
-        with postgres_database("moorage_srv") as url, start_moorage(data_dir, db_url=url) as server:
-            yield server
-    else:
-        with start_moorage(data_dir) as server:
-            yield server
+    endpoint = request.getfixturevalue("moto_endpoint") if backend == "scaled" else None
+    with backend_server(backend, tmp_path_factory.mktemp(f"moorage-{backend}"), endpoint) as server:
+        yield server
 
 
 @pytest.fixture

@@ -39,6 +39,17 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def stored_blob_paths(self, digest: str) -> list[str]:
+        """Where the server's storage holds the blob, whichever driver it runs on."""
+        hexpart = digest.split(":", 1)[1]
+        if self.env.get("MOORAGE_STORAGE__DRIVER") == "s3":
+            from tests.common.s3 import s3_client
+
+            client = s3_client(self.env["MOORAGE_STORAGE__S3__ENDPOINT_URL"])
+            listing = client.list_objects_v2(Bucket=self.env["MOORAGE_STORAGE__S3__BUCKET"], Prefix="blobs/")
+            return [o["Key"] for o in listing.get("Contents", []) if f"/{hexpart}/" in o["Key"]]
+        return [str(p) for p in (self.data_dir / "storage").rglob(f"{hexpart}/data")]
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the whole process group (granian runs workers as children)."""
         with suppress(ProcessLookupError):

@@ -3,6 +3,8 @@
 Appendable writes are multipart uploads resumable from any process: full parts go to the
 upload as they fill, and ``close`` stores the leftover bytes as a sidecar object under
 ``<root>/.staging/<path>`` (tagged with the upload id and part count it follows).
+A resumed writer continues from the last ``close``: parts uploaded after it by a writer
+that died are dropped, so callers can rely on "closed = persisted".
 """
 
 from __future__ import annotations
@@ -330,10 +332,17 @@ class S3BlobDriver:
         upload_id = tail_upload if tail_upload in ids else (ids[-1] if ids else None)
         parts = await self._parts(key, upload_id) if upload_id else []
         buffer = bytearray()
-        # A tail is only valid for the exact parts it followed: a writer that uploaded parts
-        # and then died without close already consumed it.
-        if tail and tail_upload == (upload_id or "") and tail[1].get("parts") == str(len(parts)):
-            buffer = bytearray(tail[0])
+        # The last close is the persisted state: its tail follows exactly its first N parts.
+        # Parts a writer uploaded after that and then died without closing were never
+        # persisted by the protocol; they are left out (re-uploading a part number replaces
+        # it, and completion lists only the parts kept), so the resumed size is what the
+        # last close recorded.
+        closed_parts = tail[1].get("parts", "") if tail else ""
+        if tail and tail_upload == (upload_id or "") and closed_parts.isdigit():
+            count = int(closed_parts)
+            if count <= len(parts) and [p.number for p in parts[:count]] == list(range(1, count + 1)):
+                parts = parts[:count]
+                buffer = bytearray(tail[0])
         return _Pending(upload_id, parts, buffer)
 
     async def save_tail(self, path: str, state: _Pending) -> None:

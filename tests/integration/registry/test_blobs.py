@@ -7,6 +7,7 @@ import os
 import httpx
 
 from tests.common.oci import error_codes, push_blob, sha256, unique_repo
+from tests.common.servers import Server
 
 
 def test_get_returns_exact_bytes_and_headers(client: httpx.Client) -> None:
@@ -87,13 +88,10 @@ def test_delete_blob_then_404(client: httpx.Client) -> None:
     assert client.delete(f"/v2/{repo}/blobs/{digest}").status_code == 404
 
 
-def test_same_content_in_two_repositories_is_stored_once(client: httpx.Client, moorage: object) -> None:
+def test_same_content_in_two_repositories_is_stored_once(client: httpx.Client, moorage: Server) -> None:
     a, b = unique_repo(), unique_repo()
     data = os.urandom(512)
     digest = push_blob(client, a, data)
     push_blob(client, b, data)
-    hexpart = digest.split(":")[1]
-    data_dir = moorage.data_dir  # type: ignore[attr-defined]
-    matches = list((data_dir / "storage").rglob(f"{hexpart}/data"))
-    assert len(matches) == 1
+    assert len(moorage.stored_blob_paths(digest)) == 1
     assert client.get(f"/v2/{b}/blobs/{digest}").content == data

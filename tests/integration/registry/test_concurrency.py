@@ -46,8 +46,7 @@ def test_20_concurrent_pushes_of_one_blob(moorage: Server) -> None:
             return await asyncio.gather(*[_push(c, repos[i % 4], data, chunked=i % 3 == 0) for i in range(20)])
 
     assert asyncio.run(run()) == [201] * 20
-    hexpart = sha256(data)[7:]
-    assert len(list((moorage.data_dir / "storage").rglob(f"{hexpart}/data"))) == 1
+    assert len(moorage.stored_blob_paths(sha256(data))) == 1
     with httpx.Client(base_url=moorage.url) as c:
         for repo in repos:
             assert c.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data

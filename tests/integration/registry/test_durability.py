@@ -13,21 +13,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.common.databases import postgres_database
+from tests.common.backends import backend_server
 from tests.common.oci import push_image, sha256, unique_repo
 from tests.common.servers import Server, start_moorage
 
 
 @pytest.fixture
-def own_server(backend: str, tmp_path: Path) -> Iterator[Server]:
+def own_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """A server of this test's own, which the test may kill and restart."""
     env = {"MOORAGE_REGISTRY__PULL_STATS_FLUSH_SECONDS": "0.3"}
-    if backend == "postgres":
-        with postgres_database("moorage_dur") as url, start_moorage(tmp_path, db_url=url, extra_env=env) as s:
-            yield s
-    else:
-        with start_moorage(tmp_path, extra_env=env) as s:
-            yield s
+    endpoint = request.getfixturevalue("moto_endpoint") if backend == "scaled" else None
+    with backend_server(backend, tmp_path, endpoint, env) as server:
+        yield server
 
 
 def test_upload_session_continues_after_restart(own_server: Server) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from moorage.storage.driver import BlobDriver
 from moorage.storage.filesystem import STAGING_DIR, FilesystemBlobDriver
@@ -20,17 +19,6 @@ from moorage.storage.s3 import MIN_PART_SIZE, S3BlobDriver
 
 S3_KEYS = {"access_key": "testing", "secret_key": "testing"}
 DRIVER_KINDS = ["filesystem", "s3", "s3-rooted"]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 class DriverHarness:
