@@ -800,6 +800,33 @@ def read_cpu_seconds(pids: Iterable[int]) -> float:
     return ticks / CLK_TCK
 
 
+QUIET_PCT = 15.0  # --wait-quiet: the machine counts as quiet below this % of one core
+
+
+def others_cpu_seconds(server_root: int) -> float:
+    """Task CPU seconds used on the machine by everything but the server tree and this process."""
+    return read_machine_cpu()[0] - read_cpu_seconds(proc_tree(server_root)) - time.process_time()
+
+
+def wait_for_quiet(max_wait: float, what: str, server_root: int) -> None:
+    """Block (untimed) until other processes stay below QUIET_PCT of a core for 1 s, or max_wait."""
+    t_end = time.monotonic() + max_wait
+    waited = 0.0
+    while True:
+        t0 = time.monotonic()
+        c0 = others_cpu_seconds(server_root)
+        time.sleep(1.0)
+        pct = 100 * (others_cpu_seconds(server_root) - c0) / (time.monotonic() - t0)
+        if pct < QUIET_PCT:
+            break
+        waited = time.monotonic() - t0 + waited
+        if time.monotonic() >= t_end:
+            log(f"    (machine still busy at {pct:.0f}% after waiting {waited:.0f}s; measuring {what} anyway)")
+            return
+    if waited:
+        log(f"    (waited {waited:.0f}s for the machine to quieten before {what})")
+
+
 @dataclass
 class PhaseStats:
     """Resources used by the server tree (and the client) during one phase."""
@@ -851,8 +878,9 @@ class PhaseStats:
 class ResourceMonitor:
     """Samples RSS/PSS of a server's process tree every 50 ms in a background thread."""
 
-    def __init__(self, root_pid: int, interval: float = 0.05) -> None:
+    def __init__(self, root_pid: int, interval: float = 0.05, wait_quiet: float = 0.0) -> None:
         self.root_pid = root_pid
+        self.wait_quiet = wait_quiet
         self.interval = interval
         self.phases: list[PhaseStats] = []
 
@@ -867,6 +895,8 @@ class ResourceMonitor:
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[PhaseStats]:
         """Sample the server during the ``with`` block; the stats are filled on exit."""
+        if self.wait_quiet > 0:
+            wait_for_quiet(self.wait_quiet, name, self.root_pid)
         st = PhaseStats(name=name)
         stop = threading.Event()
         pids = proc_tree(self.root_pid)
@@ -1738,7 +1768,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
             t0 = time.perf_counter()
             await srv.wait_ready(args.ready_timeout)
             log(f"{srv.name} ready on {HOST}:{srv.port} (pid {srv.pid}) after {time.perf_counter() - t0:.1f}s")
-            mon = ResourceMonitor(srv.pid)
+            mon = ResourceMonitor(srv.pid, wait_quiet=args.wait_quiet)
             t = Target(name=srv.name, server=srv, monitor=mon, pool=ConnPool(HOST, srv.port, 4))
             with mon.phase("idle") as ph:
                 await asyncio.sleep(0.3)
@@ -1839,6 +1869,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--workdir", default=None, help="parent of the temp workspace (default $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep the workspace (logs, storage)")
     p.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for /v2/")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help=f"before each timed phase wait up to S seconds for other processes to use < {QUIET_PCT:g}%% CPU",
+    )
     return p.parse_args(argv)
 
 

@@ -338,6 +338,11 @@ class S3BlobDriver:
         # it, and completion lists only the parts kept), so the resumed size is what the
         # last close recorded.
         closed_parts = tail[1].get("parts", "") if tail else ""
+        if tail and not tail_upload and closed_parts == "0":
+            # Closed before any part existed: uploads started since then are a dead writer's.
+            for orphan in ids:
+                await self.abort(key, orphan)
+            return _Pending(None, [], bytearray(tail[0]))
         if tail and tail_upload == (upload_id or "") and closed_parts.isdigit():
             count = int(closed_parts)
             if count <= len(parts) and [p.number for p in parts[:count]] == list(range(1, count + 1)):
