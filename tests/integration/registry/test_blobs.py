@@ -6,7 +6,7 @@ import os
 
 import httpx
 
-from tests.common.oci import error_codes, push_blob, sha256, unique_repo
+from tests.common.oci import error_codes, push_blob, push_image, sha256, unique_repo
 from tests.common.servers import Server
 
 
@@ -95,3 +95,12 @@ def test_same_content_in_two_repositories_is_stored_once(client: httpx.Client, m
     push_blob(client, b, data)
     assert len(moorage.stored_blob_paths(digest)) == 1
     assert client.get(f"/v2/{b}/blobs/{digest}").content == data
+
+
+def test_manifest_is_also_readable_as_a_blob(client: httpx.Client) -> None:
+    repo = unique_repo()
+    digest = push_image(client, repo, "v1")
+    manifest = client.get(f"/v2/{repo}/manifests/v1").content
+    r = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert r.status_code == 200 and r.content == manifest
+    assert r.headers["docker-content-digest"] == digest
