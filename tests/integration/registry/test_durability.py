@@ -80,9 +80,7 @@ def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_resumes(own_server:
         assert hashlib.sha256(got.content).hexdigest() == digest[7:]
 
 
-def test_abandoned_uploads_expire(backend: str, tmp_path: Path) -> None:
-    if backend != "sqlite":
-        pytest.skip("expiry is backend-independent; run once")
+def test_abandoned_uploads_expire(tmp_path: Path) -> None:
     env = {"MOORAGE_REGISTRY__UPLOAD_EXPIRY_HOURS": str(1 / 3600),  # one second
            "MOORAGE_REGISTRY__UPLOAD_PURGE_INTERVAL_SECONDS": "0.5"}
     with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
@@ -96,17 +94,30 @@ def test_abandoned_uploads_expire(backend: str, tmp_path: Path) -> None:
         assert not list((tmp_path / "storage").rglob(f"*{upload_id}*"))
 
 
-def test_pulls_are_recorded_in_batches(backend: str, own_server: Server) -> None:
-    if backend != "sqlite":
-        pytest.skip("reads the SQLite file directly")
+def _pull_counts(db_path: Path, repo: str, digest: str) -> tuple[int, object, int]:
+    db = sqlite3.connect(db_path)
+    try:
+        count, when = db.execute("SELECT pull_count, pull_time FROM artifacts WHERE digest = ?", (digest,)).fetchone()
+        repo_count = db.execute("SELECT pull_count FROM repositories WHERE name = ?", (repo,)).fetchone()[0]
+        return count, when, repo_count
+    finally:
+        db.close()
+
+
+def test_pulls_are_recorded_in_batches_not_on_the_hot_path(tmp_path: Path) -> None:
     repo = unique_repo()
-    with httpx.Client(base_url=own_server.url) as c:
+    env = {"MOORAGE_REGISTRY__PULL_STATS_FLUSH_SECONDS": "2"}
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
         digest = push_image(c, repo, "v1")
         for _ in range(3):
             assert c.get(f"/v2/{repo}/manifests/v1").status_code == 200
         c.head(f"/v2/{repo}/manifests/v1")  # HEAD is not a pull
-    time.sleep(1.5)
-    db = sqlite3.connect(own_server.data_dir / "moorage.db")
-    row = db.execute("SELECT pull_count, pull_time FROM artifacts WHERE digest = ?", (digest,)).fetchone()
-    assert row[0] == 3 and row[1] is not None
-    assert db.execute("SELECT pull_count FROM repositories WHERE name = ?", (repo,)).fetchone()[0] == 3
+        assert _pull_counts(tmp_path / "moorage.db", repo, digest) == (0, None, 0)  # nothing written yet
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _pull_counts(tmp_path / "moorage.db", repo, digest)[0] == 0:
+            time.sleep(0.2)
+        count, when, repo_count = _pull_counts(tmp_path / "moorage.db", repo, digest)
+        assert (count, repo_count) == (3, 3) and when is not None
+        c.get(f"/v2/{repo}/manifests/{digest}")
+    # the batch still pending at shutdown is flushed, not lost
+    assert _pull_counts(tmp_path / "moorage.db", repo, digest)[0] == 4
