@@ -114,7 +114,7 @@ FULL = Profile(
     push_reps_small=3,
     push_reps_large=2,
     chunk_size=8 * MiB,
-    pull_large_reps=3,
+    pull_large_reps=5,
     small_blob_size=1 * MiB,
     small_blob_count=64,
     small_pull_seconds=8.0,
@@ -167,18 +167,43 @@ _IDLE, _HEAD, _LEN, _CSIZE, _CDATA, _CCRLF, _TRAILER, _EOF = range(8)
 _MAX_HEAD = 64 * KiB
 
 
+def _framing_header(lower_head: str, name: str) -> str | None:
+    """Value of header ``name`` in a lower-cased response head (first occurrence), or None."""
+    idx = lower_head.find(f"\r\n{name}:")
+    if idx < 0:
+        return None
+    start = idx + len(name) + 3
+    end = lower_head.find("\r\n", start)
+    return lower_head[start : end if end >= 0 else len(lower_head)].strip()
+
+
 @dataclass(slots=True)
 class Response:
-    """A parsed HTTP response."""
+    """An HTTP response; headers are parsed lazily from the raw head on first access."""
 
     status: int
-    headers: dict[str, str]
+    head: str  # raw head (status line + headers), latin-1 decoded
     body: bytes
     nbytes: int
     sha256: str | None
+    close: bool = False  # the server said ``Connection: close``
+    _headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """All headers by lower-case name (repeated headers are joined with ``, ``)."""
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for line in self.head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                k = k.strip().lower()
+                v = v.strip()
+                headers[k] = f"{headers[k]}, {v}" if k in headers else v
+            self._headers = headers
+        return self._headers
 
     def header(self, name: str) -> str | None:
-        """Header value by lower-case name (repeated headers are joined with ``, ``)."""
+        """Header value by lower-case name."""
         return self.headers.get(name)
 
 
@@ -200,7 +225,8 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         self._method = ""
         self._sink = SINK_KEEP
         self._status = 0
-        self._headers: dict[str, str] = {}
+        self._head = ""
+        self._close = False
         self._body = bytearray()
         self._hasher: Any = None
         self._nbytes = 0
@@ -251,7 +277,8 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         self._state = _HEAD
         self._pending.clear()
         self._status = 0
-        self._headers = {}
+        self._head = ""
+        self._close = False
         self._body = bytearray()
         self._hasher = hashlib.sha256() if sink == SINK_SHA256 else None
         self._nbytes = 0
@@ -303,7 +330,8 @@ class _HttpProtocol(asyncio.BufferedProtocol):
         self._state = _IDLE
         resp = Response(
             status=self._status,
-            headers=self._headers,
+            head=self._head,
+            close=self._close,
             body=bytes(self._body),
             nbytes=self._nbytes,
             sha256=self._hasher.hexdigest() if self._hasher is not None else None,
@@ -321,29 +349,29 @@ class _HttpProtocol(asyncio.BufferedProtocol):
             self._hasher.update(memoryview(data)[a:b])
 
     def _on_head(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
+        text = head.decode("latin-1")
+        eol = text.find("\r\n")
+        status_line = text if eol < 0 else text[:eol]
+        parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-            raise BenchError(f"malformed status line {lines[0]!r}")
+            raise BenchError(f"malformed status line {status_line!r}")
         status = int(parts[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            k = k.strip().lower()
-            v = v.strip()
-            headers[k] = f"{headers[k]}, {v}" if k in headers else v
         if 100 <= status < 200:
             return  # interim response: keep reading heads
         self._status = status
-        self._headers = headers
+        self._head = text
+        # only the framing headers are needed now; the rest is parsed if someone asks
+        lower = text.lower()
+        self._close = "close" in (_framing_header(lower, "connection") or "")
         if self._method == "HEAD" or status in (204, 304):
             self._finish()
             return
-        te = headers.get("transfer-encoding", "").lower()
-        if "chunked" in te:
+        te = _framing_header(lower, "transfer-encoding")
+        cl = _framing_header(lower, "content-length")
+        if te is not None and "chunked" in te:
             self._state = _CSIZE
-        elif "content-length" in headers:
-            n = int(headers["content-length"])
+        elif cl is not None:
+            n = int(cl)
             if n == 0:
                 self._finish()
             else:
@@ -507,7 +535,7 @@ class HttpConnection:
         except BaseException:
             self.close()
             raise
-        if incomplete or resp.headers.get("connection", "").lower() == "close":
+        if incomplete or resp.close:
             self.close()
         return resp
 

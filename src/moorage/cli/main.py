@@ -6,8 +6,9 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
+T = TypeVar("T")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file", envvar="MOORAGE_CONFIG")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (SQLite, blobs)")]
@@ -103,10 +105,27 @@ def _run_uvicorn(settings: Settings) -> None:
     )
 
 
-def _components(config: Path | None, data_dir: Path | None) -> Any:
-    from moorage.app import build_components
+def _with_components(config: Path | None, data_dir: Path | None, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Build the components, make the database ready, run ``work``, release everything.
 
-    return build_components(_settings(config, data_dir))
+    A MoorageError becomes its message on stderr and exit status 1.
+    """
+    from moorage.app import build_components
+    from moorage.core.errors import MoorageError
+
+    async def run() -> T:
+        components = build_components(_settings(config, data_dir))
+        try:
+            await components.db_ready()
+            return await work(components)
+        finally:
+            await components.close()
+
+    try:
+        return asyncio.run(run())
+    except MoorageError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @project_app.command("create")
@@ -117,52 +136,25 @@ def project_create(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create a project (the first component of repository names)."""
-    from moorage.core.errors import MoorageError
-
-    async def run() -> None:
-        components = _components(config, data_dir)
-        try:
-            await components.db_ready()
-            await components.projects.create(name, public)
-        finally:
-            await components.close()
-
-    try:
-        asyncio.run(run())
-    except MoorageError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
+    _with_components(config, data_dir, lambda c: c.projects.create(name, public))
     print(f"created project {name} ({'public' if public else 'private'})")
 
 
 @project_app.command("list")
 def project_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List projects as JSON lines."""
-
-    async def run() -> None:
-        components = _components(config, data_dir)
-        try:
-            await components.db_ready()
-            for p in await components.projects.list():
-                print(json.dumps({"name": p.name, "public": p.public, "created_at": p.created_at.isoformat()}))
-        finally:
-            await components.close()
-
-    asyncio.run(run())
+    for p in _with_components(config, data_dir, lambda c: c.projects.list()):
+        print(json.dumps({"name": p.name, "public": p.public, "created_at": p.created_at.isoformat()}))
 
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply schema migrations (the server also does this at start-up)."""
 
-    async def run() -> None:
-        components = _components(config, data_dir)
-        try:
-            await components.db_ready()
-        finally:
-            await components.close()
+    async def nothing(_: Any) -> None:
+        return None
 
-    asyncio.run(run())
+    _with_components(config, data_dir, nothing)
     print("database is up to date")
 
 
