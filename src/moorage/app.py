@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from moorage.config import Settings, load_settings
+from moorage.config import Settings
 from moorage.core.logging import configure_logging
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
@@ -31,7 +29,6 @@ from moorage.storage.hashing import Hashers
 from moorage.web.http import Receive, Response, Scope, Send
 
 log = structlog.get_logger(__name__)
-SETTINGS_ENV = "MOORAGE_SETTINGS_JSON"  # how `moorage serve` hands settings to server workers
 
 
 def create_driver(settings: Settings) -> BlobDriver:
@@ -156,10 +153,3 @@ class MoorageApp:
 def create_app(settings: Settings) -> MoorageApp:
     configure_logging(settings.log.level, settings.log.format)
     return MoorageApp(build_components(settings))
-
-
-def app_from_env() -> MoorageApp:
-    """Factory for server workers: settings serialised by `moorage serve` (or loaded afresh)."""
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings(**json.loads(raw)) if raw else load_settings()
-    return create_app(settings)

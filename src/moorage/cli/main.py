@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -72,7 +71,6 @@ def serve(
         f"(data: {settings.data_dir}, database: {settings.database_url.split('://')[0]}, "
         f"storage: {settings.storage.driver}, server: {settings.http.server})"
     )
-    os.environ["MOORAGE_SETTINGS_JSON"] = settings.model_dump_json()
     if settings.http.server == "uvicorn":
         _run_uvicorn(settings)
     else:
@@ -80,25 +78,39 @@ def serve(
 
 
 def _run_granian(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
+    """granian embedded in this process: one process in all (a separate supervisor process
+    would add ~40 MiB of RSS for nothing while there is one worker)."""
+    import signal
 
-    kwargs: dict[str, Any] = {}
-    if settings.tls.certificate:
-        kwargs.update(ssl_cert=settings.tls.certificate, ssl_key=settings.tls.private_key)
-    Granian(
-        "moorage.app:app_from_env", address=settings.http.host, port=settings.http.port,
-        interface=Interfaces.ASGI, factory=True, workers=1, log_access=False,
-        log_level=settings.log.level if settings.log.level != "debug" else "debug",  # type: ignore[arg-type]
-        **kwargs,
-    ).serve()
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    from moorage.app import create_app
+
+    async def run() -> None:
+        kwargs: dict[str, Any] = {}
+        if settings.tls.certificate:
+            kwargs.update(ssl_cert=settings.tls.certificate, ssl_key=settings.tls.private_key)
+        server = Server(
+            create_app(settings), address=settings.http.host, port=settings.http.port,
+            interface=Interfaces.ASGI, log_level=LogLevels(settings.log.level), log_access=False, **kwargs,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.stop)
+        await server.serve()
+
+    asyncio.run(run())
 
 
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
+    from moorage.app import create_app
+
     uvicorn.run(
-        "moorage.app:app_from_env", factory=True, host=settings.http.host, port=settings.http.port,
+        create_app(settings), host=settings.http.host, port=settings.http.port,
         ssl_certfile=str(settings.tls.certificate) if settings.tls.certificate else None,
         ssl_keyfile=str(settings.tls.private_key) if settings.tls.private_key else None,
         log_level=settings.log.level, access_log=False, lifespan="on",

@@ -91,7 +91,6 @@ class ManifestService:
                 ])
             if tag is not None:
                 await aq.upsert_tag(uow.conn, repo_id, tag, artifact_id)
-            await pq.touch_repository(uow.conn, repo_id)
         log.info("manifest_pushed", repository=repository, digest=digest, tag=tag)
         return PushResult(digest, parsed.subject.digest if parsed.subject else None)
 
@@ -146,7 +145,8 @@ class ManifestService:
             repo_id = await pq.find_repository_id(conn, repository)
             linked = await bq.list_linked_digests(conn, repo_id, [d.digest for d in blobs]) if repo_id else set()
             children = [c.digest for c in parsed.children]
-            missing_children = await aq.list_missing_children(conn, repo_id, children) if repo_id else children
+            missing_children = (await aq.list_missing_children(conn, repo_id, children)
+                                if repo_id and children else children)
         missing = [d.digest for d in blobs if d.digest not in linked]
         if EMPTY_JSON_DIGEST in missing:  # the well-known empty config: clients may skip pushing it
             await self._store_empty_config(repository)

@@ -21,6 +21,7 @@ from moorage.storage.driver import READ_SIZE, PathNotFound, Stat, StorageError
 
 STAGING_DIR = ".staging"  # under the root, hidden from list/walk; reserved as a first path component
 _WRITE_BUFFER = 1024 * 1024
+WRITEBACK_BYTES = 32 * 1024 * 1024  # start flushing to disk in the background every 32 MiB
 _REPLACE_ATTEMPTS = 5  # a concurrent delete may prune the fresh parent directory between mkdir and rename
 
 T = TypeVar("T")
@@ -130,7 +131,12 @@ async def _io(func: Callable[..., T], *args: object, missing: str | None = None)
 
 
 class FilesystemWriter:
-    """An appendable write into a staging file, renamed into place on commit."""
+    """An appendable write into a staging file, renamed into place on commit.
+
+    Every WRITEBACK_BYTES a background thread starts flushing what was written so far
+    (fdatasync), so the disk works while more bytes arrive and the fsync before commit
+    only has the last stretch left; nothing waits for it before then.
+    """
 
     def __init__(self, file: BinaryIO, staging: str, target: str, size: int) -> None:
         self._file = file
@@ -138,6 +144,21 @@ class FilesystemWriter:
         self._target = target
         self._size = size
         self._closed = False
+        self._unsynced = 0
+        self._writeback: asyncio.Future[None] | None = None
+
+    def _start_writeback(self) -> None:
+        if self._writeback is not None and not self._writeback.done():
+            return
+        self._file.flush()
+        self._unsynced = 0
+        self._writeback = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._file.fileno())
+
+    async def _finish_writeback(self) -> None:
+        if self._writeback is not None:
+            with contextlib.suppress(OSError):  # the final fsync reports real errors
+                await self._writeback
+            self._writeback = None
 
     @property
     def size(self) -> int:
@@ -155,9 +176,13 @@ class FilesystemWriter:
         except OSError as e:
             raise StorageError(str(e)) from e
         self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= WRITEBACK_BYTES:
+            self._start_writeback()
 
     async def truncate(self, size: int) -> None:
         self._check_open()
+        await self._finish_writeback()
         if size > self._size:
             raise ValueError(f"cannot truncate {self._size} bytes to {size}")
         try:
@@ -172,11 +197,13 @@ class FilesystemWriter:
         if self._closed:
             return
         self._closed = True
+        await self._finish_writeback()
         await _io(self._file.close)
 
     async def commit(self) -> None:
         self._check_open()
         self._closed = True
+        await self._finish_writeback()
         await _io(self._commit_sync)
 
     def _commit_sync(self) -> None:
@@ -188,6 +215,7 @@ class FilesystemWriter:
         _replace_durable(self._staging, self._target)
 
     async def cancel(self) -> None:
+        await self._finish_writeback()
         if not self._closed:
             self._closed = True
             await _io(self._file.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn
 from moorage.metadata.models import Artifact, ArtifactReference, Repository, Tag
-from moorage.metadata.queries.dialect import insert_for
+from moorage.metadata.queries.dialect import insert_for, insert_on
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,13 @@ async def find_manifest_by_tag(conn: Conn, repository: str, tag: str) -> StoredM
     return StoredManifest(*row) if row else None
 
 
+_ARTIFACT_ID = select(Artifact.id).where(
+    Artifact.repository_id == bindparam("repository_id"), Artifact.digest == bindparam("digest")
+)
+
+
 async def find_artifact_id(conn: Conn, repository_id: int, digest: str) -> int | None:
-    stmt = select(Artifact.id).where(Artifact.repository_id == repository_id, Artifact.digest == digest)
-    return (await conn.execute(stmt)).scalar()
+    return (await conn.execute(_ARTIFACT_ID, {"repository_id": repository_id, "digest": digest})).scalar()
 
 
 async def list_missing_children(conn: Conn, repository_id: int, digests: list[str]) -> list[str]:
@@ -68,21 +73,30 @@ async def list_missing_children(conn: Conn, repository_id: int, digests: list[st
     return [d for d in digests if d not in present]
 
 
+_ARTIFACT_FIELDS = (
+    "repository_id", "project_id", "digest", "media_type", "artifact_type", "config_media_type", "size",
+    "subject_digest", "platform", "annotations", "content", "push_time",
+)
+
+
+@functools.cache
+def _create_artifact(dialect: str) -> Any:
+    stmt = insert_on(dialect, Artifact).values(pull_count=0, **{f: bindparam(f) for f in _ARTIFACT_FIELDS})
+    # A no-op update on conflict makes RETURNING give the existing row's id: one statement.
+    return stmt.on_conflict_do_update(
+        index_elements=["repository_id", "digest"], set_={"digest": stmt.excluded.digest}
+    ).returning(Artifact.id)
+
+
 async def create_artifact(conn: Conn, **values: Any) -> int:
     """Insert the artifact unless the repository already has this digest; return its id."""
     values.setdefault("push_time", utcnow())
-    stmt = (
-        insert_for(conn, Artifact)
-        .values(pull_count=0, **values)
-        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-    )
-    await conn.execute(stmt)
-    artifact_id = await find_artifact_id(conn, values["repository_id"], values["digest"])
-    assert artifact_id is not None
-    return artifact_id
+    return int((await conn.execute(_create_artifact(conn.dialect.name), values)).scalar_one())
 
 
 async def create_references(conn: Conn, parent_id: int, children: list[dict[str, Any]]) -> None:
+    if not children:
+        return
     exists = (
         await conn.execute(
             select(func.count()).select_from(ArtifactReference).where(ArtifactReference.parent_id == parent_id)
@@ -93,13 +107,21 @@ async def create_references(conn: Conn, parent_id: int, children: list[dict[str,
     await conn.execute(insert_for(conn, ArtifactReference), [{"parent_id": parent_id, **c} for c in children])
 
 
-async def upsert_tag(conn: Conn, repository_id: int, name: str, artifact_id: int) -> None:
-    now = utcnow()
-    stmt = insert_for(conn, Tag).values(repository_id=repository_id, name=name, artifact_id=artifact_id, push_time=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["repository_id", "name"], set_={"artifact_id": artifact_id, "push_time": now}
+@functools.cache
+def _upsert_tag(dialect: str) -> Any:
+    stmt = insert_on(dialect, Tag).values(
+        repository_id=bindparam("repository_id"), name=bindparam("name"), artifact_id=bindparam("artifact_id"),
+        push_time=bindparam("now"),
     )
-    await conn.execute(stmt)
+    return stmt.on_conflict_do_update(
+        index_elements=["repository_id", "name"],
+        set_={"artifact_id": stmt.excluded.artifact_id, "push_time": stmt.excluded.push_time},
+    )
+
+
+async def upsert_tag(conn: Conn, repository_id: int, name: str, artifact_id: int) -> None:
+    params = {"repository_id": repository_id, "name": name, "artifact_id": artifact_id, "now": utcnow()}
+    await conn.execute(_upsert_tag(conn.dialect.name), params)
 
 
 async def list_tags(conn: Conn, repository_id: int, last: str | None, limit: int | None) -> list[str]:

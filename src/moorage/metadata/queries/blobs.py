@@ -113,13 +113,17 @@ async def list_expired_uploads(conn: Conn, before: datetime) -> list[str]:
     return list((await conn.execute(select(Upload.id).where(Upload.updated_at < before))).scalars())
 
 
+_LINKED_DIGESTS = (
+    select(Blob.digest)
+    .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+    .where(RepositoryBlob.repository_id == bindparam("repository_id"),
+           Blob.digest.in_(bindparam("digests", expanding=True)))
+)
+
+
 async def list_linked_digests(conn: Conn, repository_id: int, digests: list[str]) -> set[str]:
     """Which of ``digests`` are blobs linked to the repository."""
     if not digests:
         return set()
-    stmt = (
-        select(Blob.digest)
-        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
-        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(digests))
-    )
-    return set((await conn.execute(stmt)).scalars())
+    params = {"repository_id": repository_id, "digests": digests}
+    return set((await conn.execute(_LINKED_DIGESTS, params)).scalars())

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+import functools
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
 
 from moorage.core.errors import NotFound
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn
 from moorage.metadata.models import Project, Repository
-from moorage.metadata.queries.dialect import insert_for
+from moorage.metadata.queries.dialect import insert_for, insert_on
+
+_PROJECT_BY_NAME = select(Project.__table__).where(Project.name == bindparam("name"))
 
 
 async def find_project(conn: Conn, name: str) -> Project | None:
-    row = (await conn.execute(select(Project.__table__).where(Project.name == name))).first()
+    row = (await conn.execute(_PROJECT_BY_NAME, {"name": name})).first()
     return Project(**row._mapping) if row else None
 
 
@@ -40,26 +45,27 @@ async def create_project(conn: Conn, name: str, public: bool) -> int | None:
     return (await conn.execute(stmt)).scalar()
 
 
+_REPOSITORY_ID = select(Repository.id).where(Repository.name == bindparam("name"))
+
+
 async def find_repository_id(conn: Conn, name: str) -> int | None:
-    return (await conn.execute(select(Repository.id).where(Repository.name == name))).scalar()
+    return (await conn.execute(_REPOSITORY_ID, {"name": name})).scalar()
+
+
+@functools.cache
+def _ensure_repository(dialect: str) -> Any:
+    stmt = insert_on(dialect, Repository).values(
+        project_id=bindparam("project_id"), name=bindparam("name"), description="", pull_count=0,
+        created_at=bindparam("now"), updated_at=bindparam("now"),
+    )
+    return stmt.on_conflict_do_update(index_elements=["name"], set_={"updated_at": stmt.excluded.updated_at}
+                                      ).returning(Repository.id)
 
 
 async def ensure_repository(conn: Conn, project_id: int, name: str) -> int:
-    """Return the repository's id, creating it on first push."""
-    now = utcnow()
-    stmt = (
-        insert_for(conn, Repository)
-        .values(project_id=project_id, name=name, description="", pull_count=0, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    await conn.execute(stmt)
-    repo_id = await find_repository_id(conn, name)
-    assert repo_id is not None
-    return repo_id
-
-
-async def touch_repository(conn: Conn, repository_id: int) -> None:
-    await conn.execute(update(Repository).where(Repository.id == repository_id).values(updated_at=utcnow()))
+    """Return the repository's id, creating it on first push; marks it updated either way."""
+    params = {"project_id": project_id, "name": name, "now": utcnow()}
+    return int((await conn.execute(_ensure_repository(conn.dialect.name), params)).scalar_one())
 
 
 async def list_repository_names(conn: Conn, last: str | None, limit: int | None) -> list[str]:
