@@ -33,17 +33,42 @@ Rows = CursorResult[*tuple[Any, ...]]
 T = TypeVar("T")
 
 
+class Prepared:
+    """A hot-path SELECT: on SQLite it is compiled once and run straight on the driver
+    (SQLAlchemy's per-execution bookkeeping costs ~10x SQLite's own work for a point
+    lookup); elsewhere it runs through SQLAlchemy as usual.  Only for columns whose driver
+    values need no conversion (integers, strings, bytes)."""
+
+    __slots__ = ("statement", "_sql", "_names")
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._sql: str | None = None
+        self._names: tuple[str, ...] = ()
+
+    def sqlite(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+        if self._sql is None:
+            compiled = self.statement.compile(dialect=dialect)
+            self._names = tuple(compiled.positiontup or ())
+            self._sql = str(compiled)
+        return self._sql, self._names
+
+
 class Conn(Protocol):
-    """What query functions need from a connection (AsyncConnection or InlineConnection)."""
+    """What query functions need from a connection."""
 
     @property
     def dialect(self) -> Dialect: ...
 
     async def execute(self, statement: Any, parameters: Any = None) -> Rows: ...
 
+    async def first(self, prepared: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a prepared SELECT, or None."""
+        ...
+
 
 class InlineConnection:
-    """A synchronous connection driven from async code without leaving the event-loop thread."""
+    """A synchronous SQLite connection driven from async code without leaving the loop thread."""
 
     __slots__ = ("_conn",)
 
@@ -58,6 +83,38 @@ class InlineConnection:
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
+
+    async def first(self, prepared: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        sql, names = prepared.sqlite(self._conn.dialect)
+        raw = self._conn.connection.driver_connection
+        assert raw is not None
+        row: tuple[Any, ...] | None = raw.execute(sql, [parameters[n] for n in names]).fetchone()
+        return row
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class AsyncConn:
+    """An asyncio SQLAlchemy connection (PostgreSQL) with the same small surface."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Rows:
+        if parameters is None:
+            return await self._conn.execute(statement)
+        return await self._conn.execute(statement, parameters)
+
+    async def first(self, prepared: Prepared, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        row = (await self._conn.execute(prepared.statement, parameters)).first()
+        return tuple(row) if row is not None else None
 
 
 class UnitOfWork:
@@ -101,14 +158,15 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
+        self._reader: InlineConnection | None = None
         if self.is_sqlite:
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite://")
             path = sync_url.split("///", 1)[1] if "///" in sync_url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             args = {"check_same_thread": False}
-            self.sync_read = create_engine(sync_url, echo=echo, poolclass=QueuePool, pool_size=8,
-                                           max_overflow=-1, connect_args=args)
+            self.sync_read = create_engine(sync_url, echo=echo, poolclass=QueuePool, pool_size=1,
+                                           max_overflow=0, connect_args=args)
             self.sync_write = create_engine(sync_url, echo=echo, poolclass=QueuePool, pool_size=1,
                                             max_overflow=0, connect_args=args)
             _sqlite_pragmas(self.sync_read, writer=False)
@@ -121,11 +179,14 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
         if self.is_sqlite:
-            with self.sync_read.connect() as sconn:
-                yield InlineConnection(sconn)
+            # One autocommit connection serves every read: queries run to completion in the
+            # loop thread and their results are consumed at once, so nothing interleaves.
+            if self._reader is None:
+                self._reader = InlineConnection(self.sync_read.connect())
+            yield self._reader
         else:
             async with self.engine.connect() as aconn:
-                yield aconn
+                yield AsyncConn(aconn)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
@@ -136,7 +197,7 @@ class Database:
                     yield uow
         else:
             async with self.engine.connect() as aconn, aconn.begin():
-                uow = UnitOfWork(aconn)
+                uow = UnitOfWork(AsyncConn(aconn))
                 yield uow
         await uow.run_hooks()
 
@@ -155,10 +216,13 @@ class Database:
 
     async def dispose(self) -> None:
         if self.is_sqlite:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             self.sync_read.dispose()
             self.sync_write.dispose()
         else:
             await self.engine.dispose()
 
 
-__all__ = ["AsyncConnection", "Conn", "Database", "InlineConnection", "UnitOfWork"]
+__all__ = ["AsyncConn", "Conn", "Database", "InlineConnection", "Prepared", "UnitOfWork"]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 
 from moorage.db.base import utcnow
-from moorage.db.engine import Conn
+from moorage.db.engine import Conn, Prepared
 from moorage.metadata.models import Artifact, ArtifactReference, Repository, Tag
 from moorage.metadata.queries.dialect import insert_for, insert_on
 
@@ -32,12 +32,12 @@ _MANIFEST_COLUMNS = (
 )
 # The pull hot path: statements built once with bind parameters, so a request pays only
 # for execution, not for building and hashing the expression tree.
-_BY_DIGEST = (
+_BY_DIGEST = Prepared(
     select(*_MANIFEST_COLUMNS)
     .join(Repository, Repository.id == Artifact.repository_id)
     .where(Repository.name == bindparam("repository"), Artifact.digest == bindparam("digest"))
 )
-_BY_TAG = (
+_BY_TAG = Prepared(
     select(*_MANIFEST_COLUMNS, Tag.id)
     .join(Tag, Tag.artifact_id == Artifact.id)
     .join(Repository, Repository.id == Tag.repository_id)
@@ -46,12 +46,12 @@ _BY_TAG = (
 
 
 async def find_manifest_by_digest(conn: Conn, repository: str, digest: str) -> StoredManifest | None:
-    row = (await conn.execute(_BY_DIGEST, {"repository": repository, "digest": digest})).first()
+    row = await conn.first(_BY_DIGEST, {"repository": repository, "digest": digest})
     return StoredManifest(*row) if row else None
 
 
 async def find_manifest_by_tag(conn: Conn, repository: str, tag: str) -> StoredManifest | None:
-    row = (await conn.execute(_BY_TAG, {"repository": repository, "tag": tag})).first()
+    row = await conn.first(_BY_TAG, {"repository": repository, "tag": tag})
     return StoredManifest(*row) if row else None
 
 

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 
 from moorage.db.base import utcnow
-from moorage.db.engine import Conn
+from moorage.db.engine import Conn, Prepared
 from moorage.metadata.models import Blob, ProjectBlob, Repository, RepositoryBlob, Upload
 from moorage.metadata.queries.dialect import insert_for
 
-_LINKED_SIZE = (  # the blob GET hot path, built once
+_LINKED_SIZE = Prepared(  # the blob GET hot path
     select(Blob.size)
     .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
     .join(Repository, Repository.id == RepositoryBlob.repository_id)
@@ -21,7 +21,8 @@ _LINKED_SIZE = (  # the blob GET hot path, built once
 
 async def find_repository_blob_size(conn: Conn, repository: str, digest: str) -> int | None:
     """Size of ``digest`` if it is linked to the repository named ``repository``."""
-    return (await conn.execute(_LINKED_SIZE, {"repository": repository, "digest": digest})).scalar()
+    row = await conn.first(_LINKED_SIZE, {"repository": repository, "digest": digest})
+    return int(row[0]) if row else None
 
 
 async def find_blob(conn: Conn, digest: str) -> tuple[int, int] | None:
