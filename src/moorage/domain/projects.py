@@ -35,11 +35,11 @@ class ProjectService:
         """The id of the project a push to ``repository`` lands in; NAME_UNKNOWN if it does not exist."""
         name = project_of(repository)
         async with self.db.read() as conn:
-            project = await q.find_project(conn, name)
-        if project is None:
+            project_id = await q.find_project_id(conn, name)
+        if project_id is None:
             raise oci_error(
                 "NAME_UNKNOWN",
                 f"project {name} not found: create it first (moorage project create {name})",
                 detail={"name": repository},
             )
-        return project.id
+        return project_id

@@ -283,8 +283,15 @@ class FilesystemBlobDriver:
         return open(staging, "ab" if append else "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
 
     async def get(self, path: str) -> bytes:
+        # Small files by contract (configs, manifests): a page-cache read costs less than the
+        # hand-off to a thread and back.
         full = self._full(path)
-        return await _io(self._read_all, full, missing=path)
+        try:
+            return self._read_all(full)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        except OSError as e:
+            raise StorageError(str(e)) from e
 
     @staticmethod
     def _read_all(full: str) -> bytes:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from moorage.core.errors import NotFound
 from moorage.db.base import utcnow
-from moorage.db.engine import Conn
+from moorage.db.engine import Conn, Prepared
 from moorage.metadata.models import Project, Repository
 from moorage.metadata.queries.dialect import insert_for, insert_on
 
@@ -45,11 +45,18 @@ async def create_project(conn: Conn, name: str, public: bool) -> int | None:
     return (await conn.execute(stmt)).scalar()
 
 
-_REPOSITORY_ID = select(Repository.id).where(Repository.name == bindparam("name"))
+_REPOSITORY_ID = Prepared(select(Repository.id).where(Repository.name == bindparam("name")))
+_PROJECT_ID = Prepared(select(Project.id).where(Project.name == bindparam("name")))
 
 
 async def find_repository_id(conn: Conn, name: str) -> int | None:
-    return (await conn.execute(_REPOSITORY_ID, {"name": name})).scalar()
+    row = await conn.first(_REPOSITORY_ID, {"name": name})
+    return int(row[0]) if row else None
+
+
+async def find_project_id(conn: Conn, name: str) -> int | None:
+    row = await conn.first(_PROJECT_ID, {"name": name})
+    return int(row[0]) if row else None
 
 
 @functools.cache
