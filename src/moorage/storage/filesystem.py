@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import os
@@ -130,12 +132,32 @@ async def _io(func: Callable[..., T], *args: object, missing: str | None = None)
         raise StorageError(str(e)) from e
 
 
+def _writeback_starter() -> Callable[[int, int, int], None] | None:
+    """Linux's sync_file_range(SYNC_FILE_RANGE_WRITE): start writing a range to disk and
+    return at once.  None where libc does not have it."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        func = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    func.restype = ctypes.c_int
+
+    def start(fd: int, offset: int, length: int) -> None:
+        func(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only means no head start
+
+    return start
+
+
+START_WRITEBACK = _writeback_starter()
+
+
 class FilesystemWriter:
     """An appendable write into a staging file, renamed into place on commit.
 
-    Every WRITEBACK_BYTES a background thread starts flushing what was written so far
-    (fdatasync), so the disk works while more bytes arrive and the fsync before commit
-    only has the last stretch left; nothing waits for it before then.
+    Every WRITEBACK_BYTES, and when a request's writer closes, the kernel is asked to start
+    writing what arrived to disk (without waiting), so the fsync before commit only has the
+    last stretch left (elsewhere a background fdatasync does the same).
     """
 
     def __init__(self, file: BinaryIO, staging: str, target: str, size: int) -> None:
@@ -148,11 +170,12 @@ class FilesystemWriter:
         self._writeback: asyncio.Future[None] | None = None
 
     def _start_writeback(self) -> None:
-        if self._writeback is not None and not self._writeback.done():
-            return
         self._file.flush()
-        self._unsynced = 0
-        self._writeback = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._file.fileno())
+        start, self._unsynced = self._size - self._unsynced, 0
+        if START_WRITEBACK is not None:
+            START_WRITEBACK(self._file.fileno(), start, self._size - start)
+        elif self._writeback is None or self._writeback.done():
+            self._writeback = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._file.fileno())
 
     async def _finish_writeback(self) -> None:
         if self._writeback is not None:
@@ -197,6 +220,8 @@ class FilesystemWriter:
         if self._closed:
             return
         self._closed = True
+        if self._unsynced and START_WRITEBACK is not None:
+            self._start_writeback()
         await self._finish_writeback()
         await _io(self._file.close)
 
