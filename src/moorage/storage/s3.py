@@ -329,9 +329,6 @@ class S3BlobDriver:
         uploads = await self._uploads(key)
         tail_upload = tail[1].get("upload-id", "") if tail else ""
         ids = [str(u["UploadId"]) for u in uploads]
-        upload_id = tail_upload if tail_upload in ids else (ids[-1] if ids else None)
-        parts = await self._parts(key, upload_id) if upload_id else []
-        buffer = bytearray()
         # The last close is the persisted state: its tail follows exactly its first N parts.
         # Parts a writer uploaded after that and then died without closing were never
         # persisted by the protocol; they are left out (re-uploading a part number replaces
@@ -343,6 +340,9 @@ class S3BlobDriver:
             for orphan in ids:
                 await self.abort(key, orphan)
             return _Pending(None, [], bytearray(tail[0]))
+        upload_id = tail_upload if tail_upload in ids else (ids[-1] if ids else None)
+        parts = await self._parts(key, upload_id) if upload_id else []
+        buffer = bytearray()
         if tail and tail_upload == (upload_id or "") and closed_parts.isdigit():
             count = int(closed_parts)
             if count <= len(parts) and [p.number for p in parts[:count]] == list(range(1, count + 1)):
