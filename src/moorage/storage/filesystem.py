@@ -53,16 +53,25 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _makedirs_durable(directory: str) -> None:
-    """Create ``directory`` and its missing parents, fsyncing each new entry's parent."""
-    if os.path.isdir(directory):
-        return
+    """Create ``directory`` and its missing parents, fsyncing each new entry's parent.
+
+    A concurrent delete may prune an empty parent between its creation and ours: then the
+    parent is created again.
+    """
     parent = os.path.dirname(directory)
-    _makedirs_durable(parent)
-    try:
-        os.mkdir(directory)
-    except FileExistsError:
+    for _ in range(_REPLACE_ATTEMPTS):
+        if os.path.isdir(directory):
+            return
+        _makedirs_durable(parent)
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            return
+        except FileNotFoundError:
+            continue  # the parent was pruned meanwhile
+        _fsync_dir(parent)
         return
-    _fsync_dir(parent)
+    raise FileNotFoundError(errno.ENOENT, "parent directory keeps disappearing", directory)
 
 
 def _replace_durable(src: str, dst: str) -> None:

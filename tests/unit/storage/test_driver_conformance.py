@@ -574,3 +574,4 @@ async def test_resume_after_writer_killed_before_close(harness: DriverHarness, c
     await resumed.write(data[resumed.size :])
     await resumed.commit()
     assert await harness.new().get("_uploads/crashed/data") == data
+
