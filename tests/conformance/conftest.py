@@ -2,7 +2,8 @@
 
 ``MOORAGE_TEST_TARGET`` picks the registry under test, once per session:
 
-* ``moorage`` (default): ``python -m moorage serve`` on a free port with a temporary data dir;
+* ``moorage`` (default): ``python -m moorage serve`` on a free port with a temporary data dir,
+  once per metadata/storage backend;
 * ``reference``: Debian's ``docker-registry`` (distribution 2.8), to validate the tests
   themselves. Tests that need something the reference lacks (OCI 1.1 referrers API) skip
   only when ``registry.kind == "reference"``.
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.common.servers import Server, start_moorage, start_reference_registry
+from tests.common.backends import backend_server
+from tests.common.servers import Server, start_reference_registry
 from tests.conformance.clients import ClientEnv
 
 TARGETS = ("reference", "moorage")
@@ -32,18 +34,24 @@ def target_kind() -> str:
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The registry under test; ``.url``, ``.host`` (127.0.0.1:PORT) and ``.kind``."""
+def registry(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Server]:
+    """The registry under test; ``.url``, ``.host`` (127.0.0.1:PORT) and ``.kind``.
+
+    Moorage runs on each test backend (sqlite, postgres, scaled = PostgreSQL + S3)."""
     kind = target_kind()
-    data_dir: Path = tmp_path_factory.mktemp(f"registry-{kind}")
+    data_dir: Path = tmp_path_factory.mktemp(f"registry-{kind}-{backend}")
     if kind == "reference":
+        if backend != "sqlite":
+            pytest.skip("the reference registry has no metadata backends; it runs once")
         if shutil.which("docker-registry") is None:
             pytest.skip("reference registry binary 'docker-registry' not on PATH "
                         "(apt-get install docker-registry)")
         with start_reference_registry(data_dir) as server:
             yield server
     else:
-        with start_moorage(data_dir) as server:
+        endpoint = request.getfixturevalue("moto_endpoint") if backend == "scaled" else None
+        with backend_server(backend, data_dir, endpoint) as server:
             yield server
 
 
