@@ -72,14 +72,6 @@ class Conflict(MoorageError):
     code = "CONFLICT"
 
 
-class BadRequest(MoorageError):
-    code = "BAD_REQUEST"
-
-
-class Denied(MoorageError):
-    code = "DENIED"
-
-
 def oci_error(code: str, message: str | None = None, detail: Any = None, **kw: Any) -> MoorageError:
     """Build an error for one of the OCI codes (keeps call sites short)."""
     return MoorageError(message, code=code, detail=detail, **kw)

@@ -1,8 +1,7 @@
 """Engines and units of work.
 
 ``Database.read()`` yields a connection for queries; ``Database.write()`` a transaction
-that commits on exit and then runs its after-commit hooks (used to enqueue work only once
-the data it depends on is durable).  Query functions ``await conn.execute(stmt)`` on
+that commits on exit.  Query functions ``await conn.execute(stmt)`` on
 either kind of connection.
 
 SQLite (the embedded default) runs on the standard library driver *in the event-loop
@@ -18,7 +17,7 @@ PostgreSQL uses asyncpg through SQLAlchemy's asyncio extension.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -28,7 +27,6 @@ from sqlalchemy.engine import CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-AfterCommit = Callable[[], Awaitable[None]]
 Rows = CursorResult[*tuple[Any, ...]]
 T = TypeVar("T")
 
@@ -118,18 +116,10 @@ class AsyncConn:
 
 
 class UnitOfWork:
-    """A write transaction's connection plus hooks to run after it commits."""
+    """A write transaction's connection (commits when the ``Database.write()`` block ends)."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self._hooks: list[AfterCommit] = []
-
-    def after_commit(self, hook: AfterCommit) -> None:
-        self._hooks.append(hook)
-
-    async def run_hooks(self) -> None:
-        for hook in self._hooks:
-            await hook()
 
 
 def _sqlite_pragmas(engine: Engine, writer: bool) -> None:
@@ -199,7 +189,6 @@ class Database:
             async with self.engine.connect() as aconn, aconn.begin():
                 uow = UnitOfWork(AsyncConn(aconn))
                 yield uow
-        await uow.run_hooks()
 
     async def run_sync(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a plain synchronous connection and commit (migrations, inspection)."""

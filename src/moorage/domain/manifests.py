@@ -73,7 +73,7 @@ class ManifestService:
             digest = digest_of(body)
         parsed = parse_manifest(body, content_type)
         project_id = await self.projects.project_for_push(repository)
-        platform = await self._check_references(repository, parsed)
+        platform = await self._check_references(repository, project_id, parsed)
         async with self.db.write() as uow:
             repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
             artifact_id = await aq.create_artifact(
@@ -138,7 +138,9 @@ class ManifestService:
                             detail={"name": repository})
         return repo_id
 
-    async def _check_references(self, repository: str, parsed: ParsedManifest) -> dict[str, Any] | None:
+    async def _check_references(
+        self, repository: str, project_id: int, parsed: ParsedManifest
+    ) -> dict[str, Any] | None:
         """Every referenced blob / child manifest must exist; returns the image's platform."""
         blobs = [d for d in ([parsed.config] if parsed.config else []) + parsed.layers if not d.is_foreign]
         async with self.db.read() as conn:
@@ -149,7 +151,7 @@ class ManifestService:
                                 if repo_id and children else children)
         missing = [d.digest for d in blobs if d.digest not in linked]
         if EMPTY_JSON_DIGEST in missing:  # the well-known empty config: clients may skip pushing it
-            await self._store_empty_config(repository)
+            await self._store_empty_config(repository, project_id)
             missing = [d for d in missing if d != EMPTY_JSON_DIGEST]
         missing += missing_children
         if missing:
@@ -159,8 +161,7 @@ class ManifestService:
             return await self._platform(parsed.config.digest)
         return None
 
-    async def _store_empty_config(self, repository: str) -> None:
-        project_id = await self.projects.project_for_push(repository)
+    async def _store_empty_config(self, repository: str, project_id: int) -> None:
         if await self.store.size(EMPTY_JSON_DIGEST) is None:
             await self.store.put_content(EMPTY_JSON_DIGEST, EMPTY_JSON)
         async with self.db.write() as uow:

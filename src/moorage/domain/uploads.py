@@ -20,6 +20,7 @@ from moorage.metadata.models import Upload
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import projects as pq
 from moorage.oci.digest import Digest
+from moorage.oci.uploads import upload_headers
 from moorage.storage.blobs import BlobStore, Progress, UploadInterrupted
 
 log = structlog.get_logger(__name__)
@@ -153,14 +154,7 @@ def _check_start(repository: str, upload: Upload, start: int | None) -> None:
             "BLOB_UPLOAD_INVALID",
             f"chunk starts at {start} but the upload has {upload.offset} bytes",
             status=416,
-            headers=_range_headers(repository, upload.id, upload.offset),
+            headers=upload_headers(repository, upload.id, upload.offset),
         )
 
-
-def _range_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
-        "Range": f"0-{max(size - 1, 0)}",
-        "Docker-Upload-UUID": upload_id,
-    }
 

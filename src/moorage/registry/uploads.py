@@ -6,18 +6,12 @@ import re
 
 from moorage.core.errors import oci_error
 from moorage.oci.digest import parse_digest
+from moorage.oci.uploads import upload_headers
 from moorage.registry.services import RegistryServices
 from moorage.web.http import Request, Response
 
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
-
-def upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
-    return {
-        "location": f"/v2/{name}/blobs/uploads/{upload_id}",
-        "range": f"0-{max(size - 1, 0)}",
-        "docker-upload-uuid": upload_id,
-    }
 
 
 def blob_created(name: str, digest: str) -> Response:

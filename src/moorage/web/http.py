@@ -59,11 +59,6 @@ class Request:
         values = self._query.get(name)
         return values[0] if values else None
 
-    def has_query(self, name: str) -> bool:
-        self.query(name)
-        assert self._query is not None
-        return name in self._query
-
     async def stream(self) -> AsyncIterator[bytes]:
         """The request body as it arrives (chunked transfer-encoding already decoded)."""
         if self._consumed:

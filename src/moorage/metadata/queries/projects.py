@@ -5,27 +5,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, select, update
 
-from moorage.core.errors import NotFound
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn, Prepared
 from moorage.metadata.models import Project, Repository
 from moorage.metadata.queries.dialect import insert_for, insert_on
-
-_PROJECT_BY_NAME = select(Project.__table__).where(Project.name == bindparam("name"))
-
-
-async def find_project(conn: Conn, name: str) -> Project | None:
-    row = (await conn.execute(_PROJECT_BY_NAME, {"name": name})).first()
-    return Project(**row._mapping) if row else None
-
-
-async def get_project(conn: Conn, name: str) -> Project:
-    project = await find_project(conn, name)
-    if project is None:
-        raise NotFound(f"project {name} not found")
-    return project
 
 
 async def list_projects(conn: Conn) -> list[Project]:
@@ -83,15 +68,6 @@ async def list_repository_names(conn: Conn, last: str | None, limit: int | None)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list((await conn.execute(stmt)).scalars())
-
-
-async def count_repositories(conn: Conn, project_id: int) -> int:
-    stmt = select(func.count()).select_from(Repository).where(Repository.project_id == project_id)
-    return int((await conn.execute(stmt)).scalar_one())
-
-
-async def delete_repository(conn: Conn, repository_id: int) -> None:
-    await conn.execute(delete(Repository).where(Repository.id == repository_id))
 
 
 async def add_repository_pulls(conn: Conn, counts: dict[int, int]) -> None:
