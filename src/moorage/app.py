@@ -11,15 +11,23 @@ from typing import Any
 
 import structlog
 
+from moorage.api.app import ApiApp, build_api
+from moorage.api.services import ApiServices
+from moorage.auth.context import Authenticator
+from moorage.auth.passwords import Passwords
+from moorage.auth.tokens import TokenService
 from moorage.config import Settings
 from moorage.core.logging import configure_logging
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
+from moorage.domain.audit import AuditService
 from moorage.domain.blobs import BlobService
+from moorage.domain.configuration import ConfigService
 from moorage.domain.manifests import ManifestService
 from moorage.domain.projects import ProjectService
 from moorage.domain.pulls import PullRecorder
 from moorage.domain.uploads import UploadService
+from moorage.domain.users import UserService
 from moorage.registry.app import RegistryApp
 from moorage.registry.routes import build_routes
 from moorage.registry.services import RegistryServices
@@ -59,12 +67,21 @@ class Components:
     manifests: ManifestService
     blobs: BlobService
     pulls: PullRecorder
+    passwords: Passwords
+    authenticator: Authenticator
+    tokens: TokenService
+    audit: AuditService
+    config: ConfigService
+    users: UserService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def db_ready(self) -> None:
-        """Migrate the schema and create the default public project (idempotent)."""
+        """Migrate the schema, create the default public project and ``admin``, load the token
+        signing keys (all idempotent)."""
         await upgrade(self.db)
         await self.projects.ensure(self.settings.registry.default_project, public=True)
+        await self.users.ensure_admin(self.settings.admin_password, self.settings.data_dir)
+        await self.tokens.load()
 
     async def start(self) -> None:
         """Make the database ready and start the periodic maintenance loops."""
@@ -104,11 +121,16 @@ def build_components(settings: Settings) -> Components:
     store = BlobStore(driver, Hashers())
     projects = ProjectService(db)
     pulls = PullRecorder(db)
+    passwords = Passwords()
+    audit = AuditService(db)
     return Components(
         settings=settings, db=db, driver=driver, store=store, projects=projects,
         uploads=UploadService(db, store, projects),
         manifests=ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes),
-        blobs=BlobService(db, store), pulls=pulls,
+        blobs=BlobService(db, store), pulls=pulls, passwords=passwords,
+        authenticator=Authenticator(db, passwords, settings.auth),
+        tokens=TokenService(db, settings.auth.token_issuer), audit=audit,
+        config=ConfigService(db, settings.auth, audit), users=UserService(db, passwords, audit),
     )
 
 
@@ -122,12 +144,20 @@ class MoorageApp:
             store=components.store, redirect_blobs=components.settings.storage.s3.redirect,
         )
         self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes))
+        self.api = ApiApp(build_api(ApiServices(
+            settings=components.settings, authenticator=components.authenticator, tokens=components.tokens,
+            config=components.config, audit=components.audit, projects=components.projects,
+            users=components.users,
+        )))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["path"].startswith("/v2"):
+            path = scope["path"]
+            if path.startswith("/v2"):
                 await self.registry(scope, receive, send)
+            elif path.startswith(("/api/", "/service/", "/c/", "/devcenter-api-2.0")):
+                await self.api(scope, receive, send)
             else:
                 await Response(404, {"content-type": "text/plain"}, b"not found\n").send(scope, send)
         elif kind == "lifespan":

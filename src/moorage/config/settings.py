@@ -77,6 +77,26 @@ class RegistrySettings(BaseModel):
     default_project: str = Field("library", description="Public project created on first start")
 
 
+class AuthSettings(BaseModel):
+    """Sign-in, tokens and robots. Keys Harbor lets admins edit (``PUT /configurations``) take
+    their first value from here; later API changes are stored in the database."""
+
+    self_registration: bool = Field(False, description="Let anyone create an account (Harbor: off by default)")
+    project_creation_restriction: Literal["everyone", "adminonly"] = Field(
+        "everyone", description="Who may create projects")
+    token_expiration: int = Field(30, ge=1, description="Registry token lifetime in minutes")
+    session_timeout: int = Field(60, ge=1, description="Browser session idle timeout in minutes")
+    robot_name_prefix: str = Field("robot$", min_length=1, description="Prefix of robot account names")
+    robot_token_duration: int = Field(30, ge=-1, description="Default robot lifetime in days (-1 never expires)")
+    external_url: str | None = Field(
+        None, description="Public base URL (https://registry.example.com); default: from each request's Host")
+    token_service: str = Field("moorage-registry", description="The 'service' (JWT audience) of registry tokens")
+    token_issuer: str = Field("moorage-token-issuer", description="The 'iss' of registry tokens")
+    lockout_threshold: int = Field(5, ge=1, description="Failed sign-ins (per user or per address) before a lock")
+    lockout_window_seconds: int = Field(900, ge=1, description="Failures older than this are forgotten")
+    lockout_seconds: int = Field(300, ge=1, description="How long a lock lasts")
+
+
 class LogSettings(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     format: Literal["console", "json"] = Field("console", description="console for people, json for collectors")
@@ -93,6 +113,10 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     registry: RegistrySettings = RegistrySettings()
+    auth: AuthSettings = AuthSettings()
+    admin_password: str | None = Field(
+        None, description="Password of 'admin' on first start (MOORAGE_ADMIN_PASSWORD); "
+        "when unset one is generated and written to <data_dir>/admin-password")
     log: LogSettings = LogSettings()
 
     @field_validator("data_dir")

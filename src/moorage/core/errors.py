@@ -33,6 +33,8 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "CONFLICT": (409, "resource already exists"),
     "BAD_REQUEST": (400, "bad request"),
     "PRECONDITION": (412, "precondition failed"),
+    "FORBIDDEN": (403, "forbidden"),
+    "METHOD_NOT_ALLOWED": (405, "method not allowed"),
     "INTERNAL_ERROR": (500, "internal server error"),
 }
 
@@ -70,6 +72,22 @@ class NotFound(MoorageError):
 
 class Conflict(MoorageError):
     code = "CONFLICT"
+
+
+class BadRequest(MoorageError):
+    code = "BAD_REQUEST"
+
+
+class Unauthorized(MoorageError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(MoorageError):
+    code = "FORBIDDEN"
+
+
+class PreconditionFailed(MoorageError):
+    code = "PRECONDITION"
 
 
 def oci_error(code: str, message: str | None = None, detail: Any = None, **kw: Any) -> MoorageError:

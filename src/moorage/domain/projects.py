@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from moorage.core.errors import Conflict, oci_error
+from moorage.auth.rbac import ProjectRef
+from moorage.core.errors import Conflict, NotFound, oci_error
 from moorage.db.engine import Database
 from moorage.metadata.models import Project
 from moorage.metadata.queries import projects as q
@@ -43,3 +44,20 @@ class ProjectService:
                 detail={"name": repository},
             )
         return project_id
+
+    async def find_ref(self, name: str | None = None, project_id: int | None = None) -> ProjectRef | None:
+        """What permission checks need about a project, by name or id; None if it does not exist."""
+        async with self.db.read() as conn:
+            row = await q.find_project_ref(conn, name=name, project_id=project_id)
+        return ProjectRef(*row) if row else None
+
+    async def get_ref(self, name_or_id: str, is_name: bool = False) -> ProjectRef:
+        """Resolve Harbor's ``{project_name_or_id}``: an all-digit value is an id unless the
+        caller sent ``X-Is-Resource-Name: true``.  Raises NotFound."""
+        if not is_name and name_or_id.isdigit():
+            ref = await self.find_ref(project_id=int(name_or_id))
+        else:
+            ref = await self.find_ref(name=name_or_id)
+        if ref is None:
+            raise NotFound(f"project {name_or_id} not found")
+        return ref

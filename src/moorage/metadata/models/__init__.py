@@ -2,9 +2,12 @@
 
 from moorage.metadata.models.artifact import Artifact, ArtifactReference, Tag
 from moorage.metadata.models.blob import Blob, ProjectBlob, RepositoryBlob, Upload
-from moorage.metadata.models.project import Project, Repository
+from moorage.metadata.models.identity import LoginFailure, ProjectMember, Robot, User, WebSession
+from moorage.metadata.models.project import Project, ProjectMetadata, Repository
+from moorage.metadata.models.system import AuditLog, ConfigItem, SigningKey
 
 __all__ = [
-    "Artifact", "ArtifactReference", "Blob", "Project", "ProjectBlob", "Repository",
-    "RepositoryBlob", "Tag", "Upload",
+    "Artifact", "ArtifactReference", "AuditLog", "Blob", "ConfigItem", "LoginFailure", "Project", "ProjectBlob",
+    "ProjectMember", "ProjectMetadata", "Repository", "RepositoryBlob", "Robot", "SigningKey", "Tag", "Upload",
+    "User", "WebSession",
 ]

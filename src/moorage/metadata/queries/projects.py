@@ -34,6 +34,20 @@ _REPOSITORY_ID = Prepared(select(Repository.id).where(Repository.name == bindpar
 _PROJECT_ID = Prepared(select(Project.id).where(Project.name == bindparam("name")))
 
 
+_REF_BY_NAME = Prepared(select(Project.id, Project.name, Project.public).where(Project.name == bindparam("name")))
+_REF_BY_ID = Prepared(select(Project.id, Project.name, Project.public).where(Project.id == bindparam("id")))
+
+
+async def find_project_ref(conn: Conn, *, name: str | None = None, project_id: int | None = None
+                           ) -> tuple[int, str, bool] | None:
+    """(id, name, public) of a project by name or id, or None."""
+    if name is not None:
+        row = await conn.first(_REF_BY_NAME, {"name": name})
+    else:
+        row = await conn.first(_REF_BY_ID, {"id": project_id})
+    return (int(row[0]), str(row[1]), bool(row[2])) if row else None
+
+
 async def find_repository_id(conn: Conn, name: str) -> int | None:
     row = await conn.first(_REPOSITORY_ID, {"name": name})
     return int(row[0]) if row else None

@@ -1,0 +1,1 @@
+"""/api/v2.0 — the Harbor-compatible REST edge."""
