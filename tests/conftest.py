@@ -11,7 +11,7 @@ import pytest
 
 from tests.common.backends import backend_server
 from tests.common.s3 import moto_server
-from tests.common.servers import Server
+from tests.common.servers import ADMIN, Server
 
 # sqlite: the embedded default (SQLite + filesystem); postgres: PostgreSQL + filesystem;
 # scaled: PostgreSQL + S3 (moto over real HTTP), the scaled-out mode.
@@ -48,5 +48,6 @@ def moorage(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pyte
 
 @pytest.fixture
 def client(moorage: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=moorage.url, timeout=60) as c:
+    """An HTTP client signed in as the system administrator (Basic credentials)."""
+    with httpx.Client(base_url=moorage.url, timeout=60, auth=ADMIN) as c:
         yield c

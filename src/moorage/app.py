@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import text
 
 from moorage.api.app import ApiApp, build_api
 from moorage.api.services import ApiServices
@@ -24,15 +25,18 @@ from moorage.domain.audit import AuditService
 from moorage.domain.blobs import BlobService
 from moorage.domain.configuration import ConfigService
 from moorage.domain.manifests import ManifestService
+from moorage.domain.members import MemberService
 from moorage.domain.projects import ProjectService
 from moorage.domain.pulls import PullRecorder
+from moorage.domain.repositories import RepositoryService
+from moorage.domain.robots import RobotService
 from moorage.domain.uploads import UploadService
 from moorage.domain.users import UserService
 from moorage.registry.app import RegistryApp
 from moorage.registry.routes import build_routes
 from moorage.registry.services import RegistryServices
 from moorage.storage.blobs import BlobStore
-from moorage.storage.driver import BlobDriver
+from moorage.storage.driver import BlobDriver, PathNotFound
 from moorage.storage.hashing import Hashers
 from moorage.web.http import Receive, Response, Scope, Send
 
@@ -73,6 +77,9 @@ class Components:
     audit: AuditService
     config: ConfigService
     users: UserService
+    members: MemberService
+    robots: RobotService
+    repositories: RepositoryService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def db_ready(self) -> None:
@@ -82,6 +89,27 @@ class Components:
         await self.projects.ensure(self.settings.registry.default_project, public=True)
         await self.users.ensure_admin(self.settings.admin_password, self.settings.data_dir)
         await self.tokens.load()
+
+    async def health(self) -> dict[str, str]:
+        """Each component's state for ``/api/v2.0/health``: the database answers a query and
+        the blob storage answers a stat."""
+        out: dict[str, str] = {}
+        try:
+            async with self.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+            out["database"] = "healthy"
+        except Exception:
+            log.warning("health_database_failed", exc_info=True)
+            out["database"] = "unhealthy"
+        try:
+            with contextlib.suppress(PathNotFound):  # an answer either way means the store is up
+                await self.driver.stat("_health/probe")
+            out["storage"] = "healthy"
+        except Exception:
+            log.warning("health_storage_failed", exc_info=True)
+            out["storage"] = "unhealthy"
+        out["core"] = "healthy"
+        return out
 
     async def start(self) -> None:
         """Make the database ready and start the periodic maintenance loops."""
@@ -119,18 +147,21 @@ def build_components(settings: Settings) -> Components:
     db = Database(settings.database_url, settings.database.pool_size, settings.database.echo)
     driver = create_driver(settings)
     store = BlobStore(driver, Hashers())
-    projects = ProjectService(db)
+    audit = AuditService(db)
+    projects = ProjectService(db, audit)
     pulls = PullRecorder(db)
     passwords = Passwords()
-    audit = AuditService(db)
+    config = ConfigService(db, settings.auth, audit)
+    manifests = ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes)
     return Components(
         settings=settings, db=db, driver=driver, store=store, projects=projects,
-        uploads=UploadService(db, store, projects),
-        manifests=ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes),
+        uploads=UploadService(db, store, projects), manifests=manifests,
         blobs=BlobService(db, store), pulls=pulls, passwords=passwords,
         authenticator=Authenticator(db, passwords, settings.auth),
         tokens=TokenService(db, settings.auth.token_issuer), audit=audit,
-        config=ConfigService(db, settings.auth, audit), users=UserService(db, passwords, audit),
+        config=config, users=UserService(db, passwords, audit), members=MemberService(db, audit),
+        robots=RobotService(db, passwords, config, audit),
+        repositories=RepositoryService(db, audit, manifests, projects),
     )
 
 
@@ -147,7 +178,8 @@ class MoorageApp:
         self.api = ApiApp(build_api(ApiServices(
             settings=components.settings, authenticator=components.authenticator, tokens=components.tokens,
             config=components.config, audit=components.audit, projects=components.projects,
-            users=components.users,
+            users=components.users, members=components.members, robots=components.robots,
+            repositories=components.repositories, health=components.health,
         )))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import httpx
 
+ADMIN_PASSWORD = "Harbor12345"
+ADMIN = ("admin", ADMIN_PASSWORD)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -88,7 +91,11 @@ def start_moorage(
 ) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
-    env.update({"MOORAGE_LOG__LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
+    env.update({
+        "MOORAGE_LOG__LEVEL": "warning", "PYTHONUNBUFFERED": "1", "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # Suites sign in wrongly on purpose; the lockout tests start their own servers.
+        "MOORAGE_AUTH__LOCKOUT_THRESHOLD": "1000", "MOORAGE_AUTH__LOCKOUT_ADDRESS_THRESHOLD": "100000",
+    })
     if db_url:
         env["MOORAGE_DATABASE__URL"] = db_url
     env.update(extra_env or {})

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from moorage.auth.context import Authenticator
 from moorage.auth.tokens import TokenService
 from moorage.config import Settings
 from moorage.domain.audit import AuditService
 from moorage.domain.configuration import ConfigService
+from moorage.domain.members import MemberService
 from moorage.domain.projects import ProjectService
+from moorage.domain.repositories import RepositoryService
+from moorage.domain.robots import RobotService
+from moorage.domain.users import UserService
 
 
 @dataclass
@@ -21,8 +25,8 @@ class ApiServices:
     config: ConfigService
     audit: AuditService
     projects: ProjectService
-    users: Any = None  # domain.users.UserService
-    members: Any = None  # domain.members.MemberService
-    robots: Any = None  # domain.robots.RobotService
-    repositories: Any = None  # domain.repositories.RepositoryService
-    health: Any = None  # async () -> dict[str, str]: component -> "healthy" | "unhealthy"
+    users: UserService
+    members: MemberService
+    robots: RobotService
+    repositories: RepositoryService
+    health: Callable[[], Awaitable[dict[str, str]]]  # component -> "healthy" | "unhealthy"

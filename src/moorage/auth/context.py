@@ -75,7 +75,7 @@ class Authenticator:
     def __init__(self, db: Database, passwords: Passwords, settings: AuthSettings) -> None:
         self.db = db
         self.passwords = passwords
-        self.lockout = Lockout(settings.lockout_threshold, settings.lockout_threshold * 6,
+        self.lockout = Lockout(settings.lockout_threshold, settings.lockout_address_threshold,
                                timedelta(seconds=settings.lockout_window_seconds),
                                timedelta(seconds=settings.lockout_seconds))
         # (stored hash, password) digests already verified: Basic auth on every /v2 request

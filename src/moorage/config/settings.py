@@ -93,6 +93,8 @@ class AuthSettings(BaseModel):
     token_service: str = Field("moorage-registry", description="The 'service' (JWT audience) of registry tokens")
     token_issuer: str = Field("moorage-token-issuer", description="The 'iss' of registry tokens")
     lockout_threshold: int = Field(5, ge=1, description="Failed sign-ins (per user or per address) before a lock")
+    lockout_address_threshold: int = Field(
+        30, ge=1, description="Failed sign-ins from one client address before that address is locked")
     lockout_window_seconds: int = Field(900, ge=1, description="Failures older than this are forgotten")
     lockout_seconds: int = Field(300, ge=1, description="How long a lock lasts")
 

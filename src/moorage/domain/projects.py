@@ -5,14 +5,16 @@ from __future__ import annotations
 from moorage.auth.rbac import ProjectRef
 from moorage.core.errors import Conflict, NotFound, oci_error
 from moorage.db.engine import Database
+from moorage.domain.audit import AuditService
 from moorage.metadata.models import Project
 from moorage.metadata.queries import projects as q
 from moorage.oci.names import project_of, validate_project_name
 
 
 class ProjectService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditService) -> None:
         self.db = db
+        self.audit = audit
 
     async def create(self, name: str, public: bool = False) -> int:
         """Create a project; raise Conflict if the name is taken, NAME_INVALID if malformed."""
