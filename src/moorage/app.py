@@ -32,6 +32,7 @@ from moorage.domain.repositories import RepositoryService
 from moorage.domain.robots import RobotService
 from moorage.domain.uploads import UploadService
 from moorage.domain.users import UserService
+from moorage.registry.access import AccessSettings, RegistryAccess
 from moorage.registry.app import RegistryApp
 from moorage.registry.routes import build_routes
 from moorage.registry.services import RegistryServices
@@ -149,10 +150,10 @@ def build_components(settings: Settings) -> Components:
     store = BlobStore(driver, Hashers())
     audit = AuditService(db)
     projects = ProjectService(db, audit)
-    pulls = PullRecorder(db)
+    pulls = PullRecorder(db, audit)
     passwords = Passwords()
     config = ConfigService(db, settings.auth, audit)
-    manifests = ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes)
+    manifests = ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes, audit)
     return Components(
         settings=settings, db=db, driver=driver, store=store, projects=projects,
         uploads=UploadService(db, store, projects), manifests=manifests,
@@ -170,11 +171,14 @@ class MoorageApp:
 
     def __init__(self, components: Components) -> None:
         self.components = components
+        auth = components.settings.auth
+        access = RegistryAccess(components.authenticator, components.tokens, components.projects,
+                                AccessSettings(auth.token_service, auth.external_url))
         services = RegistryServices(
             blobs=components.blobs, uploads=components.uploads, manifests=components.manifests,
-            store=components.store, redirect_blobs=components.settings.storage.s3.redirect,
+            store=components.store, access=access, redirect_blobs=components.settings.storage.s3.redirect,
         )
-        self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes))
+        self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes), access)
         self.api = ApiApp(build_api(ApiServices(
             settings=components.settings, authenticator=components.authenticator, tokens=components.tokens,
             config=components.config, audit=components.audit, projects=components.projects,

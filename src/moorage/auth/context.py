@@ -126,6 +126,20 @@ class Authenticator:
         await self._failed(keys, now)
         return None
 
+    async def principal_named(self, name: str) -> Principal | None:
+        """The user or (enabled, unexpired) robot called ``name``, without credentials: for
+        requests that carry a token naming its subject."""
+        now = utcnow()
+        async with self.db.read() as conn:
+            user = await users_q.find_credentials(conn, name)
+            robot = None if user else await robots_q.find_robot_by_name(conn, name)
+        if user:
+            return Principal("user", user[0], user[1], sysadmin=user[3])
+        if robot is None or robot.disabled or (robot.expires_at is not None and robot.expires_at <= now):
+            return None
+        return Principal("robot", robot.id, robot.name, permissions=tuple(robot.permissions or ()),
+                         robot_project_id=robot.project_id)
+
     async def _check(self, stored: str, password: str) -> bool:
         key = hashlib.sha256(stored.encode() + b"\0" + password.encode()).digest()
         now = asyncio.get_running_loop().time()

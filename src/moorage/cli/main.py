@@ -18,8 +18,10 @@ from moorage.config.settings import ConfigError, Settings, load_settings
 app = typer.Typer(help="Moorage: an enterprise container registry.", no_args_is_help=True, add_completion=False)
 project_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administer local users.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -168,6 +170,25 @@ def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 
     _with_components(config, data_dir, nothing)
     print("database is up to date")
+
+
+@admin_app.command("reset-password")
+def admin_reset_password(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the new password from stdin")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Set a user's password without the old one (and end their browser sessions)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        console.print("[red]the password must not be empty[/red]")
+        raise typer.Exit(2)
+    _with_components(config, data_dir, lambda c: c.users.reset_password(username, password))
+    print(f"password of {username} reset")
 
 
 def main() -> None:

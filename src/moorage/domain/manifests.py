@@ -10,16 +10,18 @@ import structlog
 
 from moorage.core.errors import oci_error
 from moorage.db.engine import Database
+from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
 from moorage.domain.projects import ProjectService
 from moorage.domain.pulls import PullRecorder
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import projects as pq
+from moorage.metadata.queries import visibility as vq
 from moorage.metadata.queries.artifacts import StoredManifest
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import EMPTY_JSON, EMPTY_JSON_DIGEST, digest_of, is_digest, parse_digest
 from moorage.oci.manifest import ParsedManifest, parse_manifest
-from moorage.oci.names import validate_tag
+from moorage.oci.names import project_of, validate_tag
 from moorage.storage.blobs import BlobStore
 
 log = structlog.get_logger(__name__)
@@ -34,16 +36,20 @@ class PushResult:
 
 class ManifestService:
     def __init__(
-        self, db: Database, store: BlobStore, projects: ProjectService, pulls: PullRecorder, max_bytes: int
+        self, db: Database, store: BlobStore, projects: ProjectService, pulls: PullRecorder, max_bytes: int,
+        audit: AuditService,
     ) -> None:
         self.db = db
+        self.audit = audit
         self.store = store
         self.projects = projects
         self.pulls = pulls
         self.max_bytes = max_bytes
 
-    async def get(self, repository: str, reference: str, record_pull: bool) -> StoredManifest:
-        """The stored manifest for a tag or digest; MANIFEST_UNKNOWN / NAME_UNKNOWN."""
+    async def get(self, repository: str, reference: str, record_pull: bool, actor: Actor = SYSTEM
+                  ) -> StoredManifest:
+        """The stored manifest for a tag or digest; MANIFEST_UNKNOWN / NAME_UNKNOWN.  A recorded
+        pull updates pull statistics and the audit log (both batched)."""
         async with self.db.read() as conn:
             if is_digest(reference):
                 found = await aq.find_manifest_by_digest(conn, repository, str(parse_digest(reference)))
@@ -55,10 +61,13 @@ class ManifestService:
             raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
                             detail={"reference": reference})
         if record_pull:
-            self.pulls.record(found.repository_id, found.artifact_id, found.tag_id)
+            where = f"{repository}:{reference}" if found.tag_id is not None else f"{repository}@{found.digest}"
+            self.pulls.record(found.repository_id, found.artifact_id, found.tag_id,
+                              (actor, AuditEntry("pull", "artifact", where, found.project_id)))
         return found
 
-    async def put(self, repository: str, reference: str, body: bytes, content_type: str | None) -> PushResult:
+    async def put(self, repository: str, reference: str, body: bytes, content_type: str | None,
+                  actor: Actor = SYSTEM) -> PushResult:
         if len(body) > self.max_bytes:
             raise oci_error("MANIFEST_INVALID", f"manifest is larger than {self.max_bytes} bytes", status=413)
         tag: str | None = None
@@ -91,17 +100,26 @@ class ManifestService:
                 ])
             if tag is not None:
                 await aq.upsert_tag(uow.conn, repo_id, tag, artifact_id)
+            where = f"{repository}:{tag}" if tag is not None else f"{repository}@{digest}"
+            await self.audit.record(uow.conn, actor, AuditEntry("create", "artifact", where, project_id,
+                                                                description=f"pushed {digest}"))
         log.info("manifest_pushed", repository=repository, digest=digest, tag=tag)
         return PushResult(digest, parsed.subject.digest if parsed.subject else None)
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, actor: Actor = SYSTEM) -> None:
         """Delete a manifest by digest (with its tags) or, by tag, only the tag."""
         async with self.db.write() as uow:
             repo_id = await self._require_repository(uow.conn, repository)
             if is_digest(reference):
                 deleted = await aq.delete_artifact(uow.conn, repo_id, str(parse_digest(reference)))
+                entry = AuditEntry("delete", "artifact", f"{repository}@{reference}")
             else:
                 deleted = await aq.delete_tag(uow.conn, repo_id, validate_tag(reference))
+                entry = AuditEntry("delete", "tag", f"{repository}:{reference}")
+            if deleted:
+                project = await pq.find_project_ref(uow.conn, name=project_of(repository))
+                await self.audit.record(uow.conn, actor, AuditEntry(
+                    entry.operation, entry.resource_type, entry.resource, project[0] if project else None))
         if not deleted:
             raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
                             detail={"reference": reference})
@@ -112,9 +130,13 @@ class ManifestService:
             repo_id = await self._require_repository(conn, repository)
             return await aq.list_tags(conn, repo_id, last, limit)
 
-    async def catalog(self, last: str | None, limit: int | None) -> list[str]:
+    async def catalog(self, last: str | None, limit: int | None, project_ids: set[int] | None = None
+                      ) -> list[str]:
+        """Repository names after ``last``; only those in ``project_ids`` unless it is None."""
         async with self.db.read() as conn:
-            return await pq.list_repository_names(conn, last, limit)
+            if project_ids is None:
+                return await pq.list_repository_names(conn, last, limit)
+            return await vq.list_repository_names_in(conn, project_ids, last, limit)
 
     async def referrers(self, repository: str, digest: str, artifact_type: str | None) -> list[dict[str, Any]]:
         subject = str(parse_digest(digest))

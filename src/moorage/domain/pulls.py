@@ -1,4 +1,5 @@
-"""Pull statistics, batched: a pull never writes to the database on the hot path.
+"""Pull statistics and pull audit entries, batched: a pull never writes to the database on
+the hot path.
 
 Each process buffers pull counts and times and flushes them in one transaction every
 ``registry.pull_stats_flush_seconds`` (and at shutdown).  Replicas each flush their own
@@ -7,6 +8,7 @@ buffer, so nothing depends on a single process.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import datetime
 
@@ -14,21 +16,31 @@ import structlog
 
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
+from moorage.domain.audit import Actor, AuditEntry, AuditService
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import projects as pq
 
 log = structlog.get_logger(__name__)
+MAX_PENDING_AUDIT = 5000  # flush early rather than hold more than this many pull entries
 
 
 class PullRecorder:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditService) -> None:
         self.db = db
+        self.audit = audit
+        self._audit: list[tuple[Actor, AuditEntry, datetime]] = []
+        self._early_flush: asyncio.Task[None] | None = None
         self._artifacts: dict[int, tuple[int, datetime]] = {}
         self._tags: dict[int, datetime] = {}
         self._repositories: dict[int, int] = defaultdict(int)
 
-    def record(self, repository_id: int, artifact_id: int, tag_id: int | None) -> None:
+    def record(self, repository_id: int, artifact_id: int, tag_id: int | None,
+               pulled: tuple[Actor, AuditEntry] | None = None) -> None:
         now = utcnow()
+        if pulled is not None:
+            self._audit.append((pulled[0], pulled[1], now))
+            if len(self._audit) >= MAX_PENDING_AUDIT and (self._early_flush is None or self._early_flush.done()):
+                self._early_flush = asyncio.create_task(self.flush())
         count = self._artifacts.get(artifact_id, (0, now))[0]
         self._artifacts[artifact_id] = (count + 1, now)
         if tag_id is not None:
@@ -40,11 +52,13 @@ class PullRecorder:
         return sum(c for c, _ in self._artifacts.values())
 
     async def flush(self) -> None:
-        if not self._artifacts:
+        if not self._artifacts and not self._audit:
             return
         artifacts, tags, repos = self._artifacts, self._tags, dict(self._repositories)
-        self._artifacts, self._tags, self._repositories = {}, {}, defaultdict(int)
+        entries = self._audit
+        self._artifacts, self._tags, self._repositories, self._audit = {}, {}, defaultdict(int), []
         async with self.db.write() as uow:
             await aq.record_pulls(uow.conn, artifacts, tags)
             await pq.add_repository_pulls(uow.conn, repos)
+        await self.audit.record_many(entries)
         log.debug("pull_stats_flushed", artifacts=len(artifacts))

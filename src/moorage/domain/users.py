@@ -3,20 +3,54 @@ sysadmin flag."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
 from moorage.auth.passwords import Passwords, check_password_rule, generate_password
-from moorage.core.errors import NotFound
-from moorage.db.engine import Database
+from moorage.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from moorage.core.query import Condition, Page
+from moorage.db.engine import Conn, Database
 from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
+from moorage.metadata.models import User
 from moorage.metadata.queries import sessions as sessions_q
 from moorage.metadata.queries import users as q
 
 log = structlog.get_logger(__name__)
 ADMIN = "admin"
+# Harbor's illegal characters plus '"', ':' (it ends the name in Basic credentials) and '/'.
+# '$' matters most: robot accounts are named ``robot$...``.
+_USERNAME_ILLEGAL = frozenset(',"~#%$:/')
+_REALNAME_ILLEGAL = frozenset(",~#$%")
+# Harbor's e-mail check (without the quoted local part and IP-literal forms).
+_EMAIL = re.compile(r'^[^<>()\[\]\\.,;:\s@"]+(\.[^<>()\[\]\\.,;:\s@"]+)*@([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}$')
+MAX_COMMENT = 30  # Harbor's limit
+
+
+def validate_username(username: str) -> None:
+    """BAD_REQUEST unless 1–255 characters without whitespace, control or illegal characters."""
+    if not username or len(username) > 255:
+        raise BadRequest("username must be 1 to 255 characters long")
+    if any(ch in _USERNAME_ILLEGAL or ch.isspace() or not ch.isprintable() for ch in username):
+        raise BadRequest('username must not contain whitespace or any of , " ~ # % $ : /')
+
+
+def validate_profile(email: str | None, realname: str | None, comment: str | None) -> None:
+    """BAD_REQUEST for a malformed e-mail, a realname that is too long or has illegal characters,
+    or a comment over Harbor's 30 characters."""
+    if email and (len(email) > 255 or not _EMAIL.match(email)):
+        raise BadRequest("email with illegal format")
+    if realname is not None:
+        if len(realname) > 255:
+            raise BadRequest("realname must be at most 255 characters long")
+        if any(ch in _REALNAME_ILLEGAL for ch in realname):
+            raise BadRequest("realname must not contain any of , ~ # $ %")
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise BadRequest(f"comment must be at most {MAX_COMMENT} characters long")
 
 
 class UserService:
@@ -65,3 +99,109 @@ class UserService:
             await sessions_q.clear_failures(uow.conn, f"user:{username}")
             await self.audit.record(uow.conn, actor, AuditEntry("update", "user", username,
                                                                 description="password reset"))
+
+    # Accounts (``/api/v2.0/users``) ---------------------------------------------------------
+
+    async def create(self, username: str, password: str, actor: Actor, *, email: str | None = None,
+                     realname: str | None = None, comment: str | None = None) -> int:
+        """Create a local, never-sysadmin user (CVE-2019-16097: the flag is only ever set by
+        ``set_sysadmin``); return its id.  Raises BAD_REQUEST (name, profile or password rule)
+        or Conflict (username or e-mail taken)."""
+        validate_username(username)
+        email = email or None
+        validate_profile(email, realname, comment)
+        check_password_rule(password)
+        hashed = await asyncio.to_thread(self.passwords.hash, password)
+        async with self.db.write() as uow:
+            await self._check_unique(uow.conn, username=username, email=email)
+            user_id = await q.create_user(uow.conn, username=username, email=email, realname=realname or "",
+                                          comment=comment or "", password_hash=hashed, sysadmin=False)
+            if user_id is None:  # a concurrent create won
+                raise Conflict(f"username {username} or email {email} is already taken")
+            await self.audit.record(uow.conn, actor, AuditEntry("create", "user", username))
+        return user_id
+
+    @staticmethod
+    async def _check_unique(conn: Conn, *, username: str | None = None, email: str | None = None,
+                            user_id: int | None = None) -> None:
+        if username is not None and await q.find_credentials(conn, username) is not None:
+            raise Conflict(f"username {username} is already taken")
+        if email is not None:
+            owner = await q.find_user_id_by_email(conn, email)
+            if owner is not None and owner != user_id:
+                raise Conflict(f"email {email} is already taken")
+
+    async def get(self, user_id: int) -> User:
+        """Raises NotFound."""
+        async with self.db.read() as conn:
+            return await q.get_user(conn, user_id)
+
+    async def list(self, conditions: Mapping[str, Condition], page: Page,
+                   sort: list[tuple[str, bool]] | None = None) -> tuple[list[User], int]:
+        """One page of users matching Harbor ``q`` conditions (keys: ``q.FIELDS``), and the total."""
+        async with self.db.read() as conn:
+            total = await q.count_users(conn, conditions)
+            users = await q.list_users(conn, conditions, page.offset, page.limit, sort) if total else []
+        return users, total
+
+    async def update_profile(self, user_id: int, actor: Actor, *, email: str | None = None,
+                             realname: str | None = None, comment: str | None = None) -> None:
+        """Change the given fields (None: unchanged; an empty e-mail clears it).  Raises
+        NotFound, BAD_REQUEST or Conflict (e-mail taken)."""
+        validate_profile(email, realname, comment)
+        values: dict[str, str | None] = {}
+        if email is not None:
+            values["email"] = email or None
+        if realname is not None:
+            values["realname"] = realname
+        if comment is not None:
+            values["comment"] = comment
+        async with self.db.write() as uow:
+            user = await q.get_user(uow.conn, user_id)
+            if values.get("email"):
+                await self._check_unique(uow.conn, email=values["email"], user_id=user_id)
+            if values:
+                await q.update_profile(uow.conn, user_id, values)
+            await self.audit.record(uow.conn, actor, AuditEntry("update", "user", user.username,
+                                                                description="profile updated"))
+
+    async def set_sysadmin(self, user_id: int, sysadmin: bool, actor: Actor) -> None:
+        """Grant or revoke the system administrator flag.  Raises NotFound."""
+        async with self.db.write() as uow:
+            user = await q.get_user(uow.conn, user_id)
+            await q.set_sysadmin(uow.conn, user_id, sysadmin)
+            await self.audit.record(uow.conn, actor, AuditEntry(
+                "update", "user", user.username,
+                description="sysadmin granted" if sysadmin else "sysadmin revoked"))
+
+    async def change_password(self, user_id: int, new_password: str, actor: Actor,
+                              old_password: str | None = None) -> None:
+        """Set a new password and end the user's browser sessions.  With ``old_password`` (a
+        user changing their own) it must match, else Forbidden.  The new password must satisfy
+        the rule and differ from the current one, else BAD_REQUEST.  Raises NotFound."""
+        async with self.db.read() as conn:
+            user = await q.get_user(conn, user_id)
+        if old_password is not None and not await asyncio.to_thread(
+                self.passwords.verify, user.password_hash, old_password):
+            raise Forbidden("the current password is incorrect")
+        check_password_rule(new_password)
+        if await asyncio.to_thread(self.passwords.verify, user.password_hash, new_password):
+            raise BadRequest("the new password is identical to the current one")
+        hashed = await asyncio.to_thread(self.passwords.hash, new_password)
+        async with self.db.write() as uow:
+            if not await q.set_password(uow.conn, user_id, hashed):
+                raise NotFound(f"user {user_id} not found")
+            await sessions_q.delete_user_sessions(uow.conn, user_id)
+            await sessions_q.clear_failures(uow.conn, f"user:{user.username}")
+            await self.audit.record(uow.conn, actor, AuditEntry("update", "user", user.username,
+                                                                description="password changed"))
+
+    async def delete(self, user_id: int, actor: Actor) -> None:
+        """Delete a user with their memberships and sessions.  The bootstrap ``admin`` cannot be
+        deleted (Forbidden).  Raises NotFound."""
+        async with self.db.write() as uow:
+            user = await q.get_user(uow.conn, user_id)
+            if user.username == ADMIN:
+                raise Forbidden(f"user {ADMIN} cannot be deleted")
+            await q.delete_user(uow.conn, user_id)
+            await self.audit.record(uow.conn, actor, AuditEntry("delete", "user", user.username))

@@ -8,6 +8,7 @@ import structlog
 
 from moorage.core.errors import MoorageError
 from moorage.oci.names import validate_name
+from moorage.registry.access import RegistryAccess
 from moorage.web.http import Message, Receive, Request, Response, Scope, Send
 from moorage.web.routing import Route, Router
 
@@ -23,8 +24,9 @@ def error_response(exc: MoorageError) -> Response:
 
 
 class RegistryApp:
-    def __init__(self, routes: list[Route]) -> None:
+    def __init__(self, routes: list[Route], access: RegistryAccess) -> None:
         self.router = Router(routes)
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_version(message: Message) -> None:
@@ -48,8 +50,11 @@ class RegistryApp:
         req = Request(scope, receive, params)
         req.action = matched.action
         try:
-            if "name" in params:
-                validate_name(params["name"])
+            name = params.get("name")
+            if name is not None:
+                validate_name(name)
+            req.ctx = await self.access.context(req)
+            await self.access.check(req, req.ctx, matched.action, name)
             return await matched.handler(req)
         except MoorageError as exc:
             return error_response(exc)

@@ -48,7 +48,8 @@ class DiscoveryHandlers:
         n = page_size(req)
         if n == 0:
             return json_response({"repositories": []})
-        items = await self.s.manifests.catalog(req.query("last"), None if n is None else n + 1)
+        visible = await self.s.access.visible_projects(req.ctx)
+        items = await self.s.manifests.catalog(req.query("last"), None if n is None else n + 1, visible)
         page, headers = paginate(items, n, "/v2/_catalog")
         return json_response({"repositories": page}, headers=headers)
 

@@ -7,6 +7,7 @@ import orjson
 from moorage.core.errors import oci_error
 from moorage.metadata.queries.artifacts import StoredManifest
 from moorage.oci import mediatypes as mt
+from moorage.registry.access import actor_of
 from moorage.registry.services import RegistryServices
 from moorage.web.http import BodyTooLarge, Request, Response
 
@@ -33,7 +34,8 @@ class ManifestHandlers:
 
     async def get(self, req: Request) -> Response:
         name, reference = req.params["name"], req.params["reference"]
-        found = await self.s.manifests.get(name, reference, record_pull=req.method == "GET")
+        found = await self.s.manifests.get(name, reference, record_pull=req.method == "GET",
+                                           actor=actor_of(req, req.ctx))
         accept = accepted_types(req.headers.get("accept"))
         if not accept or found.media_type in accept or "*/*" in accept:
             return manifest_response(found)
@@ -64,12 +66,13 @@ class ManifestHandlers:
         except BodyTooLarge:
             raise oci_error("MANIFEST_INVALID", f"manifest is larger than {self.max_bytes} bytes",
                             status=413) from None
-        result = await self.s.manifests.put(name, reference, body, req.headers.get("content-type"))
+        result = await self.s.manifests.put(name, reference, body, req.headers.get("content-type"),
+                                            actor_of(req, req.ctx))
         headers = {"location": f"/v2/{name}/manifests/{result.digest}", "docker-content-digest": result.digest}
         if result.subject:
             headers["oci-subject"] = result.subject
         return Response(201, headers)
 
     async def delete(self, req: Request) -> Response:
-        await self.s.manifests.delete(req.params["name"], req.params["reference"])
+        await self.s.manifests.delete(req.params["name"], req.params["reference"], actor_of(req, req.ctx))
         return Response(202)

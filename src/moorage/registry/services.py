@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from moorage.domain.blobs import BlobService
 from moorage.domain.manifests import ManifestService
 from moorage.domain.uploads import UploadService
+from moorage.registry.access import RegistryAccess
 from moorage.storage.blobs import BlobStore
 
 
@@ -16,4 +17,5 @@ class RegistryServices:
     uploads: UploadService
     manifests: ManifestService
     store: BlobStore
+    access: RegistryAccess
     redirect_blobs: bool = False

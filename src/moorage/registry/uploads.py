@@ -13,7 +13,6 @@ from moorage.web.http import Request, Response
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
-
 def blob_created(name: str, digest: str) -> Response:
     return Response(201, {"location": f"/v2/{name}/blobs/{digest}", "docker-content-digest": digest})
 
@@ -27,7 +26,10 @@ class UploadHandlers:
         mount = req.query("mount")
         if mount is not None:
             digest = str(parse_digest(mount))
-            if await self.s.uploads.mount(name, digest, req.query("from")):
+            source = req.query("from")
+            # Mounting from a repository the caller cannot pull falls back to a normal upload.
+            readable = not source or await self.s.access.may(req.ctx, source, "pull")
+            if readable and await self.s.uploads.mount(name, digest, source):
                 await req.drain()
                 return blob_created(name, digest)
         digest_param = req.query("digest")

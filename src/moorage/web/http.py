@@ -21,7 +21,7 @@ class BodyTooLarge(Exception):
 
 
 class Request:
-    __slots__ = ("scope", "_receive", "params", "_query", "_headers", "action", "_consumed")
+    __slots__ = ("scope", "_receive", "params", "_query", "_headers", "action", "_consumed", "ctx")
 
     def __init__(self, scope: Scope, receive: Receive, params: dict[str, str]) -> None:
         self.scope = scope
@@ -31,6 +31,7 @@ class Request:
         self._headers: dict[str, str] | None = None
         self.action: str | None = None
         self._consumed = False
+        self.ctx: Any = None  # the edge's security context, set before the handler runs
 
     @property
     def method(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import socket
@@ -15,7 +16,7 @@ import pytest
 
 from tests.common.backends import backend_server
 from tests.common.oci import push_image, sha256, unique_repo
-from tests.common.servers import Server, start_moorage
+from tests.common.servers import ADMIN, Server, start_moorage
 
 
 @pytest.fixture
@@ -29,12 +30,12 @@ def own_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
 
 def test_upload_session_continues_after_restart(own_server: Server) -> None:
     repo, data = unique_repo(), os.urandom(3 * 1024 * 1024 + 17)
-    with httpx.Client(base_url=own_server.url) as c:
+    with httpx.Client(auth=ADMIN, base_url=own_server.url) as c:
         loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
         loc = c.patch(loc, content=data[:2_000_000]).headers["location"]
     own_server.kill()  # SIGKILL: no shutdown hooks
     own_server.restart()
-    with httpx.Client(base_url=own_server.url) as c:
+    with httpx.Client(auth=ADMIN, base_url=own_server.url) as c:
         assert c.get(loc).headers["range"] == "0-1999999"
         loc = c.patch(loc, content=data[2_000_000:], headers={
             "Content-Range": f"2000000-{len(data) - 1}"}).headers["location"]
@@ -46,7 +47,9 @@ def _send_partial_upload(server: Server, path: str, total: int, sent: int) -> No
     """Send a PATCH announcing ``total`` bytes, but only ``sent`` of them, and leave it hanging."""
     host, port = server.host.split(":")
     sock = socket.create_connection((host, int(port)))
+    basic = base64.b64encode(":".join(ADMIN).encode()).decode()
     sock.sendall(f"PATCH {path} HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {total}\r\n"
+                 f"Authorization: Basic {basic}\r\n"
                  f"Content-Type: application/octet-stream\r\n\r\n".encode())
     chunk = os.urandom(1024 * 1024)
     for _ in range(sent // len(chunk)):
@@ -61,13 +64,13 @@ def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_resumes(own_server:
     repo, size, acked = unique_repo(), 256 * 1024 * 1024, 64 * 1024 * 1024
     data = os.urandom(1024 * 1024) * 256
     digest = sha256(data)
-    with httpx.Client(base_url=own_server.url, timeout=120) as c:
+    with httpx.Client(auth=ADMIN, base_url=own_server.url, timeout=120) as c:
         push_image(c, repo, "exists")
         loc = c.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
         loc = c.patch(loc, content=data[:acked]).headers["location"]  # acknowledged
     _send_partial_upload(own_server, loc, size - acked, 100 * 1024 * 1024)  # killed mid-way
     own_server.restart()
-    with httpx.Client(base_url=own_server.url, timeout=120) as c:
+    with httpx.Client(auth=ADMIN, base_url=own_server.url, timeout=120) as c:
         assert c.head(f"/v2/{repo}/blobs/{digest}").status_code == 404
         status = c.get(loc)
         assert status.status_code == 204
@@ -83,7 +86,7 @@ def test_kill_9_mid_upload_leaves_nothing_visible_and_upload_resumes(own_server:
 def test_abandoned_uploads_expire(tmp_path: Path) -> None:
     env = {"MOORAGE_REGISTRY__UPLOAD_EXPIRY_HOURS": str(1 / 3600),  # one second
            "MOORAGE_REGISTRY__UPLOAD_PURGE_INTERVAL_SECONDS": "0.5"}
-    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(auth=ADMIN, base_url=server.url) as c:
         loc = c.post(f"/v2/{unique_repo()}/blobs/uploads/").headers["location"]
         c.patch(loc, content=b"abandoned")
         upload_id = loc.rsplit("/", 1)[1]
@@ -107,7 +110,7 @@ def _pull_counts(db_path: Path, repo: str, digest: str) -> tuple[int, object, in
 def test_pulls_are_recorded_in_batches_not_on_the_hot_path(tmp_path: Path) -> None:
     repo = unique_repo()
     env = {"MOORAGE_REGISTRY__PULL_STATS_FLUSH_SECONDS": "2"}
-    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(auth=ADMIN, base_url=server.url) as c:
         digest = push_image(c, repo, "v1")
         for _ in range(3):
             assert c.get(f"/v2/{repo}/manifests/v1").status_code == 200

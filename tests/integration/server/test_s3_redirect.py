@@ -9,12 +9,12 @@ import httpx
 
 from tests.common.oci import push_blob, unique_repo
 from tests.common.s3 import new_bucket, s3_env
-from tests.common.servers import start_moorage
+from tests.common.servers import ADMIN, start_moorage
 
 
 def test_blob_get_redirects_to_a_working_presigned_url(moto_endpoint: str, tmp_path: Path) -> None:
     env = s3_env(moto_endpoint, new_bucket(moto_endpoint), redirect=True)
-    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(auth=ADMIN, base_url=server.url) as c:
         repo, data = unique_repo(), os.urandom(10_000)
         digest = push_blob(c, repo, data)
         r = c.get(f"/v2/{repo}/blobs/{digest}")
@@ -30,7 +30,7 @@ def test_blob_get_redirects_to_a_working_presigned_url(moto_endpoint: str, tmp_p
 
 def test_s3_without_redirect_streams_through_the_registry(moto_endpoint: str, tmp_path: Path) -> None:
     env = s3_env(moto_endpoint, new_bucket(moto_endpoint))
-    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(base_url=server.url) as c:
+    with start_moorage(tmp_path, extra_env=env) as server, httpx.Client(auth=ADMIN, base_url=server.url) as c:
         repo, data = unique_repo(), os.urandom(3000)
         digest = push_blob(c, repo, data)
         r = c.get(f"/v2/{repo}/blobs/{digest}")

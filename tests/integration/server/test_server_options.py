@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.common.oci import error_codes, push_image
-from tests.common.servers import free_port, start_moorage
+from tests.common.servers import ADMIN, ADMIN_PASSWORD, free_port, start_moorage
 
 
 def moorage_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
+    env["MOORAGE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     return subprocess.run([sys.executable, "-m", "moorage", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, env=env, timeout=60)
 
@@ -41,7 +42,7 @@ def test_project_create_then_push(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "invalid project name" in bad.stderr
     listed = moorage_cli("project", "list", data_dir=tmp_path).stdout
     assert '"name": "library", "public": true' in listed and '"name": "team-a", "public": false' in listed
-    with start_moorage(tmp_path) as server, httpx.Client(base_url=server.url) as c:
+    with start_moorage(tmp_path) as server, httpx.Client(auth=ADMIN, base_url=server.url) as c:
         push_image(c, "team-a/app", "v1")
         r = c.post("/v2/team-b/app/blobs/uploads/")
         assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
@@ -64,7 +65,9 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_tls_from_config(tmp_path: Path) -> None:
+def test_tls_from_config_with_generated_admin_password(tmp_path: Path) -> None:
+    """Over TLS, with no admin password configured: the generated one is in a 0600 file and
+    signs in; the session cookie is Secure."""
     cert, key = _self_signed(tmp_path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
@@ -72,16 +75,26 @@ def test_tls_from_config(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "moorage", "serve", "--host", "127.0.0.1", "--port",
                              str(port), "--data-dir", str(tmp_path)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+    tls = ssl.create_default_context(cafile=cert)
     try:
         for _ in range(150):
             try:
-                r = httpx.get(f"https://127.0.0.1:{port}/v2/", verify=ssl.create_default_context(cafile=cert),
-                              timeout=1)
+                r = httpx.get(f"https://127.0.0.1:{port}/v2/", verify=tls, timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        assert r.status_code == 200
+        assert r.status_code == 401
         assert r.headers["docker-distribution-api-version"] == "registry/2.0"
+        assert r.headers["www-authenticate"].startswith(f'Bearer realm="https://127.0.0.1:{port}/service/token"')
+        password_file = tmp_path / "admin-password"
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        password = password_file.read_text().strip()
+        assert httpx.get(f"https://127.0.0.1:{port}/v2/", verify=tls, auth=("admin", password)).status_code == 200
+        login = httpx.post(f"https://127.0.0.1:{port}/c/login", verify=tls,
+                           data={"principal": "admin", "password": password})
+        assert login.status_code == 200
+        cookie = login.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(30)
@@ -89,7 +102,7 @@ def test_tls_from_config(tmp_path: Path) -> None:
 
 def test_uvicorn_server_works(tmp_path: Path) -> None:
     with start_moorage(tmp_path, extra_env={"MOORAGE_HTTP__SERVER": "uvicorn"}) as server, \
-            httpx.Client(base_url=server.url) as c:
+            httpx.Client(auth=ADMIN, base_url=server.url) as c:
         digest = push_image(c, "library/uv", "v1")
         assert c.get("/v2/library/uv/manifests/v1").headers["docker-content-digest"] == digest
 

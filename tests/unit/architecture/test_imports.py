@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 
 def test_import_contracts_hold() -> None:
-    exe = shutil.which("lint-imports")
+    exe = shutil.which("lint-imports", path=os.pathsep.join([os.path.dirname(sys.executable),
+                                                             os.environ.get("PATH", "")]))
     if exe is None:
         pytest.fail("import-linter is part of the test extras; install with pip install -e '.[test]'")
     root = Path(__file__).parents[3]

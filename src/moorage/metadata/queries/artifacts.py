@@ -23,12 +23,13 @@ class StoredManifest:
     media_type: str
     subject_digest: str | None
     content: bytes
+    project_id: int
     tag_id: int | None = None
 
 
 _MANIFEST_COLUMNS = (
     Artifact.id, Artifact.repository_id, Artifact.digest, Artifact.media_type,
-    Artifact.subject_digest, Artifact.content,
+    Artifact.subject_digest, Artifact.content, Artifact.project_id,
 )
 # The pull hot path: statements built once with bind parameters, so a request pays only
 # for execution, not for building and hashing the expression tree.

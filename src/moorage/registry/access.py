@@ -1,0 +1,118 @@
+"""Who may do what on ``/v2``: resolve the caller (registry bearer token, Basic credentials
+or anonymous) and check the action the route declares against the permission table (Basic,
+anonymous) or the token's granted scopes (bearer).  Failing checks answer as distribution
+and Harbor do: 401 with a ``WWW-Authenticate: Bearer realm,service,scope`` challenge for
+anonymous callers and insufficient tokens, 403 ``DENIED`` for signed-in Basic callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moorage.auth.context import Authenticator, SecurityContext
+from moorage.auth.tokens import InvalidToken, TokenService
+from moorage.auth.visibility import visible_project_ids
+from moorage.core.errors import MoorageError, oci_error
+from moorage.domain.audit import Actor
+from moorage.domain.projects import ProjectService
+from moorage.oci.names import project_of
+from moorage.web.http import Request
+
+# Route action → the token scope actions a client should ask for.
+_SCOPE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSettings:
+    service: str
+    external_url: str | None
+
+
+class RegistryAccess:
+    def __init__(self, authenticator: Authenticator, tokens: TokenService, projects: ProjectService,
+                 settings: AccessSettings) -> None:
+        self.auth = authenticator
+        self.tokens = tokens
+        self.projects = projects
+        self.settings = settings
+
+    async def context(self, req: Request) -> SecurityContext:
+        """The caller; raises UNAUTHORIZED (with a challenge) for bad credentials or tokens."""
+        header = req.headers.get("authorization", "")
+        scheme = header[:7].lower()
+        if scheme == "bearer ":
+            try:
+                claims = await self.tokens.verify(header[7:].strip(), self.settings.service)
+            except InvalidToken as exc:
+                raise self._challenge(req, None, f"invalid registry token: {exc}") from None
+            return self.auth.context(self.auth.anonymous().principal, "bearer", claims=claims)
+        if scheme[:6] == "basic ":
+            found = await self.auth.basic(header, client_ip(req))
+            if found is None:
+                raise self._challenge(req, None, "invalid username or password")
+            return self.auth.context(found, "basic")
+        return self.auth.anonymous()
+
+    async def check(self, req: Request, ctx: SecurityContext, action: str | None, name: str | None) -> None:
+        """Raise UNAUTHORIZED/DENIED unless ``ctx`` may do the route's ``action`` on ``name``."""
+        if action is None:  # GET /v2/: anyone who authenticated (a client's login probe)
+            if ctx.via == "anonymous":
+                raise self._challenge(req, None, "authentication required")
+            return
+        if action == "catalog":
+            if ctx.claims is not None:
+                if not ctx.claims.allows("registry", "catalog", "*"):
+                    raise self._challenge(req, "registry:catalog:*", "token does not grant the catalog")
+            elif ctx.via == "anonymous":
+                raise self._challenge(req, "registry:catalog:*", "authentication required")
+            return
+        assert name is not None
+        if ctx.claims is not None:
+            if not ctx.claims.allows("repository", name, action):
+                raise self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}",
+                                      f"token does not grant {action} on {name}")
+            return
+        if await self.may(ctx, name, action):
+            return
+        if ctx.via == "anonymous":
+            raise self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}", "authentication required")
+        raise oci_error("DENIED", f"{ctx.username} may not {action} {name}", detail={"name": name})
+
+    async def may(self, ctx: SecurityContext, name: str, action: str) -> bool:
+        """May the caller ``action`` (pull, push, delete) on repository ``name``?"""
+        if ctx.claims is not None:
+            return ctx.claims.allows("repository", name, action)
+        project = await self.projects.find_ref(name=project_of(name))
+        if project is None:
+            # Administrators learn that the project is missing (NAME_UNKNOWN from the handler).
+            return ctx.principal.sysadmin
+        return await ctx.can("repository", action, project)
+
+    async def visible_projects(self, ctx: SecurityContext) -> set[int] | None:
+        """Ids of projects whose repositories the caller may list; None means all.  A bearer
+        token names only its subject, so the subject's current rights are looked up."""
+        principal = ctx.principal
+        if ctx.claims is not None:
+            found = await self.auth.principal_named(ctx.claims.subject)
+            if found is None:
+                return set()
+            principal = found
+        return await visible_project_ids(self.auth.db, principal)
+
+    def _challenge(self, req: Request, scope: str | None, message: str) -> MoorageError:
+        base = self.settings.external_url or f"{req.scope.get('scheme', 'http')}://{req.headers.get('host', '')}"
+        params = f'realm="{base.rstrip("/")}/service/token",service="{self.settings.service}"'
+        if scope:
+            params += f',scope="{scope}"'
+        return oci_error("UNAUTHORIZED", message, headers={"www-authenticate": f"Bearer {params}"})
+
+
+def client_ip(req: Request) -> str:
+    client = req.scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def actor_of(req: Request, ctx: SecurityContext) -> Actor:
+    if ctx.claims is not None:
+        return Actor(ctx.claims.subject or "anonymous", client_ip(req))
+    return Actor(ctx.username, client_ip(req))
+
