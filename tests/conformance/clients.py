@@ -28,6 +28,7 @@ Flags that matter here (and why):
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -43,6 +44,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.common.servers import ADMIN
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -147,6 +150,16 @@ class ClientEnv:
             f"runroot = {json.dumps(str(self.run_root))}\n"
         )
         return self
+
+    def set_credentials(self, host: str, username: str | None, password: str = "") -> None:
+        """Store (or, with ``username`` None, drop) credentials for ``host`` in the private
+        auth file, as ``podman login`` would."""
+        auths = json.loads(self.auth_file.read_text()).get("auths", {})
+        if username is None:
+            auths.pop(host, None)
+        else:
+            auths[host] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+        self.auth_file.write_text(json.dumps({"auths": auths}))
 
     @property
     def policy(self) -> Path:
@@ -509,13 +522,13 @@ class Buildah:
 
 
 def get_manifest(base_url: str, repo: str, reference: str,
-                 accept: str = MANIFEST_ACCEPT) -> httpx.Response:
+                 accept: str = MANIFEST_ACCEPT, auth: tuple[str, str] | None = ADMIN) -> httpx.Response:
     return httpx.get(f"{base_url}/v2/{repo}/manifests/{reference}",
-                     headers={"Accept": accept}, timeout=30)
+                     headers={"Accept": accept}, timeout=30, auth=auth)
 
 
-def get_blob(base_url: str, repo: str, digest: str) -> bytes:
-    r = httpx.get(f"{base_url}/v2/{repo}/blobs/{digest}", follow_redirects=True, timeout=30)
+def get_blob(base_url: str, repo: str, digest: str, auth: tuple[str, str] | None = ADMIN) -> bytes:
+    r = httpx.get(f"{base_url}/v2/{repo}/blobs/{digest}", follow_redirects=True, timeout=30, auth=auth)
     r.raise_for_status()
     return r.content
 
@@ -523,7 +536,7 @@ def get_blob(base_url: str, repo: str, digest: str) -> bytes:
 def get_referrers(base_url: str, repo: str, digest: str,
                   artifact_type: str | None = None) -> httpx.Response:
     params = {"artifactType": artifact_type} if artifact_type else None
-    return httpx.get(f"{base_url}/v2/{repo}/referrers/{digest}", params=params, timeout=30)
+    return httpx.get(f"{base_url}/v2/{repo}/referrers/{digest}", params=params, timeout=30, auth=ADMIN)
 
 
 def error_codes(response: httpx.Response) -> list[str]:
@@ -545,7 +558,7 @@ class PushedManifest:
     headers: dict[str, str]
 
 
-def _oras_registry(host: str, artifact_type: str | None) -> Any:
+def _oras_registry(host: str, artifact_type: str | None, credentials: tuple[str, str] | None = ADMIN) -> Any:
     """An oras-py Registry (plain HTTP) that also sets the OCI 1.1 ``artifactType`` field.
 
     oras-py's ``push`` has no artifactType argument; it builds the manifest and hands it to
@@ -560,7 +573,10 @@ def _oras_registry(host: str, artifact_type: str | None) -> Any:
                 manifest["artifactType"] = artifact_type
             return super().upload_manifest(manifest, container)
 
-    return ArtifactTypeRegistry(hostname=host, insecure=True)
+    reg = ArtifactTypeRegistry(hostname=host, insecure=True)
+    if credentials is not None:
+        reg.auth.set_basic_auth(*credentials)
+    return reg
 
 
 def oras_push(
@@ -573,6 +589,7 @@ def oras_push(
     artifact_type: str | None = None,
     subject: PushedManifest | None = None,
     annotations: Mapping[str, str] | None = None,
+    credentials: tuple[str, str] | None = ADMIN,
 ) -> PushedManifest:
     """Push ``files`` (path, layer media type) as an artifact to ``HOST/REPO:TAG`` with oras-py.
 
@@ -581,7 +598,7 @@ def oras_push(
     """
     import oras.oci
 
-    reg = _oras_registry(host, artifact_type)
+    reg = _oras_registry(host, artifact_type, credentials)
     empty = workdir / "oras-empty-config.json"
     empty.write_bytes(b"{}")
     oras_subject = None
@@ -601,20 +618,21 @@ def oras_push(
     if response.status_code != 201:
         raise RuntimeError(f"oras push {target}: {response.status_code} {response.text}")
     digest = response.headers["Docker-Content-Digest"]
-    body = get_manifest(f"http://{host}", repo, digest, accept=OCI_MANIFEST)
+    body = get_manifest(f"http://{host}", repo, digest, accept=OCI_MANIFEST, auth=credentials)
     body.raise_for_status()
     if sha256_digest(body.content) != digest:
         raise RuntimeError(f"registry served bytes for {digest} that hash differently")
     return PushedManifest(digest, len(body.content), OCI_MANIFEST, dict(response.headers))
 
 
-def oras_pull(host: str, repo: str, reference: str, outdir: Path) -> list[Path]:
+def oras_pull(host: str, repo: str, reference: str, outdir: Path,
+              credentials: tuple[str, str] | None = ADMIN) -> list[Path]:
     """Pull an artifact's file layers into ``outdir`` with oras-py; return the written paths.
 
     ``reference`` is a tag or a digest.
     """
     outdir.mkdir(parents=True, exist_ok=True)
-    reg = _oras_registry(host, None)
+    reg = _oras_registry(host, None, credentials)
     sep = "@" if ":" in reference else ":"
     target = f"{host}/{repo}{sep}{reference}"
     return [Path(p) for p in reg.pull(target=target, outdir=str(outdir))]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.common.backends import backend_server
-from tests.common.servers import Server, start_reference_registry
+from tests.common.servers import ADMIN, Server, start_reference_registry
 from tests.conformance.clients import ClientEnv
 
 TARGETS = ("reference", "moorage")
@@ -56,7 +56,7 @@ def registry(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pyt
 
 
 @pytest.fixture
-def client_env(tmp_path: Path) -> Iterator[ClientEnv]:
+def client_env(tmp_path: Path, registry: Server) -> Iterator[ClientEnv]:
     """Private policy/auth/registries/storage config and temp dir for the container tools.
 
     The runroot lives in a short directory directly under /tmp: podman rejects one longer
@@ -64,7 +64,9 @@ def client_env(tmp_path: Path) -> Iterator[ClientEnv]:
     """
     run_root = Path(tempfile.mkdtemp(prefix="moorage-run-", dir=_short_tmp()))
     try:
-        yield ClientEnv.create(tmp_path / "client-env", run_root)
+        cenv = ClientEnv.create(tmp_path / "client-env", run_root)
+        cenv.set_credentials(registry.host, *ADMIN)  # as after `podman login` as the administrator
+        yield cenv
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -41,16 +42,15 @@ class MemberRow:
 _COLUMNS = (ProjectMember.id, ProjectMember.project_id, ProjectMember.user_id, User.username, ProjectMember.role)
 
 
-def _members(project_id: int, name_contains: str | None) -> tuple[object, ...]:
-    conditions: list[object] = [ProjectMember.project_id == project_id]
+def _members(project_id: int, name_contains: str | None) -> tuple[Any, ...]:
+    conditions: list[Any] = [ProjectMember.project_id == project_id]
     if name_contains:
         conditions.append(func.lower(User.username).contains(name_contains.lower(), autoescape=True))
     return tuple(conditions)
 
 
-def _row(r: object) -> MemberRow:
-    id_, project_id, user_id, username, role = tuple(r)  # type: ignore[call-overload]
-    return MemberRow(int(id_), int(project_id), int(user_id), str(username), int(role))
+def _row(r: Any) -> MemberRow:
+    return MemberRow(int(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4]))
 
 
 async def list_members(conn: Conn, project_id: int, name_contains: str | None, offset: int,
