@@ -31,3 +31,31 @@ def postgres_database(prefix: str = "moorage") -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def server_sql(server: object, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one SQL statement on a test server's metadata database (SQLite file or PostgreSQL),
+    for tests that must simulate what the API cannot do (time passing, a stolen key).
+    Placeholders are ``$1, $2…`` (rewritten to ``?`` for SQLite)."""
+    import re
+    import sqlite3
+
+    env: dict[str, str] = getattr(server, "env")  # noqa: B009 - tests.common.servers.Server
+    url = env.get("MOORAGE_DATABASE__URL")
+    if url is None:
+        db = sqlite3.connect(str(getattr(server, "data_dir") / "moorage.db"))  # noqa: B009
+        try:
+            rows = db.execute(re.sub(r"\$\d+", "?", sql), args).fetchall()
+            db.commit()
+            return [tuple(r) for r in rows]
+        finally:
+            db.close()
+
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
