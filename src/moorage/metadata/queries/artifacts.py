@@ -176,3 +176,29 @@ async def record_pulls(
         )
     for tag_id, when in tags.items():
         await conn.execute(update(Tag).where(Tag.id == tag_id).values(pull_time=when))
+
+
+# REST API tag changes (not on the registry hot path) -----------------------------------------
+
+
+async def find_tag(conn: Conn, repository_id: int, name: str) -> tuple[int, int] | None:
+    """(tag id, artifact id) of the repository's tag ``name``, or None."""
+    row = (await conn.execute(
+        select(Tag.id, Tag.artifact_id).where(Tag.repository_id == repository_id, Tag.name == name))).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+async def create_tag(conn: Conn, repository_id: int, artifact_id: int, name: str) -> int | None:
+    """Add a tag; its id, or None if the repository already has a tag with that name."""
+    stmt = (
+        insert_for(conn, Tag)
+        .values(repository_id=repository_id, artifact_id=artifact_id, name=name, push_time=utcnow())
+        .on_conflict_do_nothing(index_elements=["repository_id", "name"])
+        .returning(Tag.id)
+    )
+    return (await conn.execute(stmt)).scalar()
+
+
+async def delete_tag_by_id(conn: Conn, tag_id: int) -> bool:
+    result = await conn.execute(delete(Tag).where(Tag.id == tag_id))
+    return bool(result.rowcount)
