@@ -10,7 +10,7 @@ import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
@@ -21,6 +21,7 @@ from moorage.auth.tokens import TokenClaims
 from moorage.config.settings import AuthSettings
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
+from moorage.metadata.models import Robot
 from moorage.metadata.queries import members as members_q
 from moorage.metadata.queries import robots as robots_q
 from moorage.metadata.queries import sessions as sessions_q
@@ -113,14 +114,10 @@ class Authenticator:
             locked = await sessions_q.find_lock(conn, keys, now)
         stored = user[2] if user else robot.secret_hash if robot else None
         if locked is None and stored is not None and await self._check(stored, password):
-            if user:
-                return Principal("user", user[0], user[1], sysadmin=user[3])
-            assert robot is not None
-            if robot.disabled or (robot.expires_at is not None and robot.expires_at <= now):
-                log.info("robot_rejected", robot=robot.name, disabled=robot.disabled)
-                return None
-            return Principal("robot", robot.id, robot.name, permissions=tuple(robot.permissions or ()),
-                             robot_project_id=robot.project_id)
+            principal = _principal(user, robot, now)
+            if principal is None:
+                log.info("robot_rejected", robot=username)
+            return principal
         if stored is None:
             await asyncio.to_thread(self.passwords.verify, None, password)  # same cost as a wrong password
         await self._failed(keys, now)
@@ -133,12 +130,7 @@ class Authenticator:
         async with self.db.read() as conn:
             user = await users_q.find_credentials(conn, name)
             robot = None if user else await robots_q.find_robot_by_name(conn, name)
-        if user:
-            return Principal("user", user[0], user[1], sysadmin=user[3])
-        if robot is None or robot.disabled or (robot.expires_at is not None and robot.expires_at <= now):
-            return None
-        return Principal("robot", robot.id, robot.name, permissions=tuple(robot.permissions or ()),
-                         robot_project_id=robot.project_id)
+        return _principal(user, robot, now)
 
     async def _check(self, stored: str, password: str) -> bool:
         key = hashlib.sha256(stored.encode() + b"\0" + password.encode()).digest()
@@ -152,10 +144,7 @@ class Authenticator:
         self._verified[key] = now + 300.0
         return True
 
-    async def _failed(self, keys: list[str], now: object) -> None:
-        from datetime import datetime
-
-        assert isinstance(now, datetime)
+    async def _failed(self, keys: list[str], now: datetime) -> None:
         async with self.db.write() as uow:
             for key in keys:
                 count = await sessions_q.record_failure(uow.conn, key, now, now - self.lockout.window)
@@ -196,6 +185,16 @@ class Authenticator:
     async def end_session(self, cookie: str) -> None:
         async with self.db.write() as uow:
             await sessions_q.delete_session(uow.conn, _session_id(cookie))
+
+
+def _principal(user: tuple[int, str, str, bool] | None, robot: Robot | None, now: datetime) -> Principal | None:
+    """The principal of a found user row or robot; None for a disabled or expired robot."""
+    if user is not None:
+        return Principal("user", user[0], user[1], sysadmin=user[3])
+    if robot is None or robot.disabled or (robot.expires_at is not None and robot.expires_at <= now):
+        return None
+    return Principal("robot", robot.id, robot.name, permissions=tuple(robot.permissions or ()),
+                     robot_project_id=robot.project_id)
 
 
 def _session_id(cookie: str) -> str:

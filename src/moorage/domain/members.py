@@ -11,6 +11,9 @@ from moorage.metadata.queries import users as users_q
 from moorage.metadata.queries.members import MemberRow
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit; PostgreSQL refuses larger parameters rather than finding nothing
+
+
 def role_name(role: int) -> str:
     return ROLE_NAMES[Role(role)]
 
@@ -37,8 +40,10 @@ class MemberService:
 
     async def get(self, project_id: int, member_id: int) -> MemberRow:
         """The membership; raises NotFound."""
-        async with self.db.read() as conn:
-            found = await q.find_member(conn, project_id, member_id)
+        found = None
+        if 0 < member_id <= MAX_ID:
+            async with self.db.read() as conn:
+                found = await q.find_member(conn, project_id, member_id)
         if found is None:
             raise NotFound(f"member {member_id} not found in project {project_id}")
         return found
@@ -50,7 +55,7 @@ class MemberService:
         checked = _valid_role(role)
         async with self.db.write() as uow:
             if user_id:
-                user = await users_q.find_user(uow.conn, user_id)
+                user = await users_q.find_user(uow.conn, user_id) if 0 < user_id <= MAX_ID else None
                 if user is None:
                     raise BadRequest(f"user {user_id} not found")
             elif username:
@@ -70,7 +75,7 @@ class MemberService:
     async def update_role(self, project: ProjectRef, member_id: int, role: int | None, actor: Actor) -> None:
         checked = _valid_role(role)
         async with self.db.write() as uow:
-            found = await q.find_member(uow.conn, project.id, member_id)
+            found = await q.find_member(uow.conn, project.id, member_id) if 0 < member_id <= MAX_ID else None
             if found is None:
                 raise NotFound(f"member {member_id} not found in project {project.name}")
             await q.update_member_role(uow.conn, project.id, member_id, checked)
@@ -80,7 +85,7 @@ class MemberService:
 
     async def remove(self, project: ProjectRef, member_id: int, actor: Actor) -> None:
         async with self.db.write() as uow:
-            found = await q.find_member(uow.conn, project.id, member_id)
+            found = await q.find_member(uow.conn, project.id, member_id) if 0 < member_id <= MAX_ID else None
             if found is None or not await q.delete_member(uow.conn, project.id, member_id):
                 raise NotFound(f"member {member_id} not found in project {project.name}")
             await self.audit.record(uow.conn, actor, AuditEntry(

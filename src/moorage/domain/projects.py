@@ -24,6 +24,7 @@ SEVERITIES = ("none", "low", "medium", "high", "critical")
 METADATA_KEYS = frozenset({*BOOLEAN_KEYS, "severity", "retention_id"})
 _TRUE = frozenset({"1", "t", "true"})  # Go's strconv.ParseBool, which Harbor uses
 _FALSE = frozenset({"0", "f", "false"})
+MAX_ID = 2**31 - 1
 NOT_DELETABLE = "the project contains repositories, can not be deleted"
 
 
@@ -138,7 +139,9 @@ class ProjectService:
         """Resolve Harbor's ``{project_name_or_id}``: an all-digit value is an id unless the
         caller sent ``X-Is-Resource-Name: true``.  Raises NotFound."""
         if not is_name and name_or_id.isdigit():
-            ref = await self.find_ref(project_id=int(name_or_id))
+            project_id = int(name_or_id)
+            # Ids are 32-bit: PostgreSQL rejects a larger literal rather than finding nothing.
+            ref = await self.find_ref(project_id=project_id) if project_id <= MAX_ID else None
         else:
             ref = await self.find_ref(name=name_or_id)
         if ref is None:

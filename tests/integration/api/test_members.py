@@ -69,8 +69,9 @@ def test_add_twice_conflicts(api: httpx.Client, new_user: UserFactory, project: 
 def test_add_unknown_user(api: httpx.Client, project: dict[str, Any]) -> None:
     r = add(api, project, 2, username=unique("ghost"))
     assert r.status_code == 404 and codes(r) == ["NOT_FOUND"]
-    r = add(api, project, 2, user_id=987654321)
-    assert r.status_code == 400 and codes(r) == ["BAD_REQUEST"]
+    for user_id in (987654321, 99999999999, -5):
+        r = add(api, project, 2, user_id=user_id)
+        assert r.status_code == 400 and codes(r) == ["BAD_REQUEST"], r.text
 
 
 @pytest.mark.parametrize("role_id", [0, 6, -1, None])
@@ -136,6 +137,14 @@ def test_remove_member(api: httpx.Client, new_user: UserFactory, as_user: Callab
     assert api.get(path).status_code == 404
     assert api.delete(path).status_code == 404
     assert client.get(f"/projects/{project['project_id']}").status_code == 403
+
+
+@pytest.mark.parametrize("mid", ["0", "99999999999", "-99999999999"])
+def test_unknown_member_ids(api: httpx.Client, project: dict[str, Any], mid: str) -> None:
+    path = f"/projects/{project['project_id']}/members/{mid}"
+    assert api.get(path).status_code == 404
+    assert api.put(path, json={"role_id": 2}).status_code == 404
+    assert api.delete(path).status_code == 404
 
 
 def test_member_of_another_project_is_not_found(api: httpx.Client, new_user: UserFactory,

@@ -293,6 +293,7 @@ def test_list_sort_and_q(api: httpx.Client, new_project: ProjectFactory) -> None
     r = api.get("/projects", params={"name": prefix, "public": "false", "sort": "creation_time"})
     assert [p["name"] for p in r.json()] == [made[0], made[2]]
     assert api.get("/projects", params={"sort": "bogus"}).status_code == 400
+    assert api.get("/projects", params={"q": "project_id=99999999999"}).status_code == 400
 
 
 def test_list_by_owner(api: httpx.Client, new_user: Callable[..., dict[str, Any]],

@@ -146,9 +146,12 @@ def _match(column: Any, cond: Condition, convert: Any, text: bool) -> Any:
 
 def _int(raw: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise BadRequest(f"invalid project_id {raw!r}: expected an integer") from None
+    if not -(2**31) <= value < 2**31:  # ids are 32-bit; PostgreSQL refuses larger parameters
+        raise BadRequest(f"invalid project_id {raw!r}: out of range")
+    return value
 
 
 def _owner_ids(cond: Any) -> Any:
