@@ -8,7 +8,7 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -36,6 +36,7 @@ class TokenClaims:
     subject: str
     access: tuple[Access, ...]
     expires_at: datetime
+    service: str
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return any(a.type == type_ and a.name == name and (action in a.actions or "*" in a.actions)
@@ -57,6 +58,9 @@ class TokenService:
         self.issuer = issuer
         self._signing: tuple[str, Any] | None = None
         self._public: dict[str, Any] = {}
+        # Clients reuse one token for many requests; a token is immutable, so its verified
+        # claims are kept until it expires (RS256 verification costs more than a manifest GET).
+        self._verified: dict[str, TokenClaims] = {}
 
     async def load(self) -> None:
         """Load the key pairs, generating the first one if there is none (idempotent)."""
@@ -95,6 +99,21 @@ class TokenService:
 
     async def verify(self, token: str, service: str) -> TokenClaims:
         """The claims of a valid token for ``service``; raises InvalidToken otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None and cached.service == service:
+            if cached.expires_at > datetime.now(UTC):
+                return cached
+            del self._verified[token]
+        claims = await self._verify(token, service)
+        if len(self._verified) >= 10_000:
+            now = datetime.now(UTC)
+            self._verified = {t: c for t, c in self._verified.items() if c.expires_at > now}
+            if len(self._verified) >= 10_000:
+                self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    async def _verify(self, token: str, service: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -115,4 +134,4 @@ class TokenService:
             if isinstance(item, dict):
                 access.append(Access(str(item.get("type", "")), str(item.get("name", "")),
                                      tuple(str(a) for a in item.get("actions") or ())))
-        return TokenClaims(str(claims["sub"]), tuple(access), datetime.fromtimestamp(claims["exp"]))
+        return TokenClaims(str(claims["sub"]), tuple(access), datetime.fromtimestamp(claims["exp"], UTC), service)

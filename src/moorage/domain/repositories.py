@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import structlog
 
+from moorage.auth.rbac import Principal
+from moorage.auth.visibility import visible_project_ids
 from moorage.core.errors import BadRequest, Conflict, Forbidden, MoorageError, NotFound, PreconditionFailed
 from moorage.core.query import Condition, Page
 from moorage.db.engine import Conn, Database
@@ -89,6 +91,11 @@ class RepositoryService:
         self.projects = projects
 
     # Repositories ----------------------------------------------------------------------------
+
+    async def visible_projects(self, principal: Principal) -> frozenset[int] | None:
+        """The projects whose repositories ``principal`` may list (None: every project)."""
+        ids = await visible_project_ids(self.db, principal)
+        return None if ids is None else frozenset(ids)
 
     async def list_repositories(self, f: RepositoryFilter, page: Page, sort: list[tuple[str, bool]]
                    ) -> tuple[list[RepositoryRow], int]:

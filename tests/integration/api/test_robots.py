@@ -380,3 +380,16 @@ def test_list_access(member: Callable[..., httpx.Client], new_project: Callable[
     assert api.get("/robots", params={"q": "Level=project,ProjectID=abc"}).status_code == 400
     assert api.get("/robots", params={"q": "Level=global"}).status_code == 400
     assert api.get("/robots", params={"sort": "secret"}).status_code == 400
+
+
+def test_changes_are_audited_without_the_secret(api: httpx.Client) -> None:
+    robot = create(api, unique("aud"), "system", system_perm("project:create"), secret="Audited12345").json()
+    api.put(f"/robots/{robot['id']}", json={"description": "changed"})
+    api.patch(f"/robots/{robot['id']}", json={})
+    api.delete(f"/robots/{robot['id']}")
+    r = api.get("/auditlog-exts", params={"q": f"resource={robot['name']},resource_type=robot", "sort": "op_time"})
+    assert r.status_code == 200, r.text
+    entries = r.json()
+    assert [e["operation"] for e in entries] == ["create", "update", "update", "delete"]
+    assert all(e["username"] == "admin" and e["operation_result"] is True for e in entries)
+    assert "Audited12345" not in r.text
