@@ -28,7 +28,13 @@ from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import catalog as cq
 from moorage.metadata.queries import projects as pq
 from moorage.metadata.queries.catalog import (
-    ArtifactFilter, ArtifactRow, ProjectHit, RepositoryFilter, RepositoryHit, RepositoryRow, TagRow,
+    ArtifactFilter,
+    ArtifactRow,
+    ProjectHit,
+    RepositoryFilter,
+    RepositoryHit,
+    RepositoryRow,
+    TagRow,
 )
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import is_digest, parse_digest

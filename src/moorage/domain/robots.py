@@ -56,16 +56,19 @@ class RobotPermissions:
 
 def validate_name(name: str | None) -> str:
     if not name or len(name) > 255 or not _NAME.match(name):
-        raise BadRequest("robot name is not in lower case or contains illegal characters: use 1-255 lower-case "
-                         "letters and digits, separated by single '.', '_' or '-'")
+        raise BadRequest(
+            "robot name is not in lower case or contains illegal characters: use 1-255 lower-case "
+            "letters and digits, separated by single '.', '_' or '-'"
+        )
     return name
 
 
 def check_duration(duration: int) -> int:
     """Days: -1 (never expires) or a positive number; BAD_REQUEST otherwise."""
     if duration != -1 and not 0 < duration < _MAX_DURATION:
-        raise BadRequest(f"bad request error duration input: {duration}, duration must be either -1(Never) "
-                         "or a positive integer")
+        raise BadRequest(
+            f"bad request error duration input: {duration}, duration must be either -1(Never) or a positive integer"
+        )
     return duration
 
 
@@ -89,8 +92,7 @@ class RobotService:
     async def name_prefix(self) -> str:
         return str(await self.config.value("robot_name_prefix"))
 
-    async def check_permissions(self, level: str | None, permissions: list[dict[str, Any]] | None
-                                ) -> RobotPermissions:
+    async def check_permissions(self, level: str | None, permissions: list[dict[str, Any]] | None) -> RobotPermissions:
         """Validate Harbor-format permissions for a robot of ``level``.  BAD_REQUEST for a bad
         level, kind, namespace or access (or one outside Harbor's grantable set), NOT_FOUND for
         a project that does not exist.  A project-level robot holds exactly one permission,
@@ -136,9 +138,18 @@ class RobotService:
             raise NotFound(f"project {name} not found")
         return ProjectRef(*row)
 
-    async def create(self, *, name: str, description: str, level: str, permissions: RobotPermissions,
-                     duration: int | None, disabled: bool, secret: str | None, creator: Actor
-                     ) -> tuple[Robot, str]:
+    async def create(
+        self,
+        *,
+        name: str,
+        description: str,
+        level: str,
+        permissions: RobotPermissions,
+        duration: int | None,
+        disabled: bool,
+        secret: str | None,
+        creator: Actor,
+    ) -> tuple[Robot, str]:
         """Create a robot named ``<prefix><name>`` (system) or ``<prefix><project>+<name>``;
         returns it and its secret (generated unless given).  BAD_REQUEST for a bad name,
         duration or secret; CONFLICT if the name is taken."""
@@ -156,17 +167,29 @@ class RobotService:
         if len(full) > 255:
             raise BadRequest(f"robot name {full!r} is longer than 255 characters")
         now = utcnow()
-        values: dict[str, Any] = {"name": full, "description": description, "level": level,
-                  "project_id": project.id if project else None, "permissions": permissions.value,
-                  "duration": duration, "expires_at": expiry(duration, now), "disabled": disabled,
-                  "creator": creator.username}
+        values: dict[str, Any] = {
+            "name": full,
+            "description": description,
+            "level": level,
+            "project_id": project.id if project else None,
+            "permissions": permissions.value,
+            "duration": duration,
+            "expires_at": expiry(duration, now),
+            "disabled": disabled,
+            "creator": creator.username,
+        }
         hashed = await asyncio.to_thread(self.passwords.hash, secret)
         async with self.db.write() as uow:
             robot_id = await q.create_robot(uow.conn, secret_hash=hashed, **values)
             if robot_id is None:
                 raise Conflict(f"robot {full} already exists")
-            await self.audit.record(uow.conn, creator, AuditEntry(
-                "create", "robot", full, project.id if project else None, description=f"created {level} robot"))
+            await self.audit.record(
+                uow.conn,
+                creator,
+                AuditEntry(
+                    "create", "robot", full, project.id if project else None, description=f"created {level} robot"
+                ),
+            )
             robot = await q.get_robot(uow.conn, robot_id)
         return robot, secret
 
@@ -175,13 +198,22 @@ class RobotService:
         async with self.db.read() as conn:
             return await q.get_robot(conn, robot_id)
 
-    async def list(self, filters: q.RobotFilter, offset: int, limit: int,
-                   sort: list[tuple[str, bool]]) -> tuple[list[Robot], int]:
+    async def list(
+        self, filters: q.RobotFilter, offset: int, limit: int, sort: list[tuple[str, bool]]
+    ) -> tuple[list[Robot], int]:
         async with self.db.read() as conn:
             return await q.list_robots(conn, filters, offset, limit, sort), await q.count_robots(conn, filters)
 
-    async def update(self, robot: Robot, *, description: str | None, disabled: bool | None, duration: int | None,
-                     permissions: RobotPermissions | None, actor: Actor) -> None:
+    async def update(
+        self,
+        robot: Robot,
+        *,
+        description: str | None,
+        disabled: bool | None,
+        duration: int | None,
+        permissions: RobotPermissions | None,
+        actor: Actor,
+    ) -> None:
         """Change what is given (None keeps it).  A new duration counts from the robot's creation,
         as in Harbor.  A project robot's permissions must stay on its project (BAD_REQUEST)."""
         values: dict[str, Any] = {}
@@ -200,8 +232,11 @@ class RobotService:
         async with self.db.write() as uow:
             if not await q.update_robot(uow.conn, robot.id, **values):
                 raise NotFound(f"robot {robot.id} not found")
-            await self.audit.record(uow.conn, actor, AuditEntry(
-                "update", "robot", robot.name, robot.project_id, description=f"updated {changed}"))
+            await self.audit.record(
+                uow.conn,
+                actor,
+                AuditEntry("update", "robot", robot.name, robot.project_id, description=f"updated {changed}"),
+            )
 
     async def refresh_secret(self, robot: Robot, secret: str | None, actor: Actor) -> str | None:
         """Replace the secret: the given one (BAD_REQUEST unless it satisfies the password rule)
@@ -215,8 +250,11 @@ class RobotService:
         async with self.db.write() as uow:
             if not await q.update_robot(uow.conn, robot.id, secret_hash=hashed):
                 raise NotFound(f"robot {robot.id} not found")
-            await self.audit.record(uow.conn, actor, AuditEntry(
-                "update", "robot", robot.name, robot.project_id, description="refreshed secret"))
+            await self.audit.record(
+                uow.conn,
+                actor,
+                AuditEntry("update", "robot", robot.name, robot.project_id, description="refreshed secret"),
+            )
         return generated
 
     async def delete(self, robot: Robot, actor: Actor) -> None:

@@ -2,7 +2,8 @@
 or anonymous) and check the action the route declares against the permission table (Basic,
 anonymous) or the token's granted scopes (bearer).  Failing checks answer as distribution
 and Harbor do: 401 with a ``WWW-Authenticate: Bearer realm,service,scope`` challenge for
-anonymous callers and insufficient tokens, 403 ``DENIED`` for signed-in Basic callers."""
+anonymous callers and anonymous tokens, 403 ``DENIED`` for signed-in callers (Basic, or a
+token naming its subject — with the challenge, so clients can fetch a wider token)."""
 
 from __future__ import annotations
 
@@ -68,8 +69,14 @@ class RegistryAccess:
         assert name is not None
         if ctx.claims is not None:
             if not ctx.claims.allows("repository", name, action):
-                raise self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}",
-                                      f"token does not grant {action} on {name}")
+                challenge = self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}",
+                                            f"token does not grant {action} on {name}")
+                if not ctx.claims.subject:  # an anonymous token: sign in and ask again
+                    raise challenge
+                # A signed-in subject's token lacks the action: DENIED, with the challenge so
+                # that clients holding a narrower token (oras) fetch one for this scope.
+                raise oci_error("DENIED", f"{ctx.claims.subject} may not {action} {name}",
+                                detail={"name": name}, headers=challenge.headers)
             return
         if await self.may(ctx, name, action):
             return

@@ -229,3 +229,12 @@ def test_catalog_through_a_token_is_filtered_for_its_subject(moorage: Server, wo
     token = token_for(moorage, ["registry:catalog:*"], auth=(world["outsider"], PASSWORD)).json()["token"]
     r = httpx.get(f"{moorage.url}/v2/_catalog", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and world["repo"] not in r.json()["repositories"]
+
+
+def test_signed_in_token_without_the_action_is_denied_with_a_challenge(moorage: Server,
+                                                                        world: dict[str, Any]) -> None:
+    token = token_for(moorage, [f"repository:{world['repo']}:pull,push"],
+                      auth=(world["guest"], PASSWORD)).json()["token"]
+    r = httpx.post(f"{moorage.url}/v2/{world['repo']}/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+    assert f'scope="repository:{world["repo"]}:pull,push"' in r.headers["www-authenticate"]

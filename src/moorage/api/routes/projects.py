@@ -4,6 +4,7 @@ project metadata endpoints (``/metadatas/``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -127,8 +128,7 @@ async def list_projects(request: Request, ctx: Security, q: str | None = None, s
     visible = await _visible(ctx)
     if not ctx.principal.authenticated and public is False:
         return paged(request, [], page, 0)  # anonymous callers see no private project
-    f = ProjectFilter(everything=visible.everything, member_user_id=visible.member_user_id, named=visible.named,
-                      conditions=parse_q(q), name_fuzzy=name or None, public=public, owner=owner or None)
+    f = replace(visible, conditions=parse_q(q), name_fuzzy=name or None, public=public, owner=owner or None)
     projects, total = await services_of(request).projects.page(f, page.offset, page.limit, order, _user_id(ctx))
     return paged(request, [project_json(p, ctx.principal, with_detail) for p in projects], page, total)
 

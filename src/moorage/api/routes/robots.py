@@ -38,15 +38,27 @@ def _expires_at(robot: Robot) -> int:
 
 
 def _out(robot: Robot) -> RobotOut:
-    return RobotOut.model_validate({
-        "id": robot.id, "name": robot.name, "description": robot.description, "level": robot.level,
-        "duration": robot.duration, "editable": True, "disable": robot.disabled, "expires_at": _expires_at(robot),
-        "permissions": robot.permissions or [], "creation_time": robot.created_at, "update_time": robot.updated_at,
-    }, strict=False)
+    return RobotOut.model_validate(
+        {
+            "id": robot.id,
+            "name": robot.name,
+            "description": robot.description,
+            "level": robot.level,
+            "duration": robot.duration,
+            "editable": True,
+            "disable": robot.disabled,
+            "expires_at": _expires_at(robot),
+            "permissions": robot.permissions or [],
+            "creation_time": robot.created_at,
+            "update_time": robot.updated_at,
+        },
+        strict=False,
+    )
 
 
-async def _require(ctx: SecurityContext, request: Request, robot: Robot | None, level: str, project: ProjectRef | None,
-                   action: str) -> None:
+async def _require(
+    ctx: SecurityContext, request: Request, robot: Robot | None, level: str, project: ProjectRef | None, action: str
+) -> None:
     """``robot:<action>`` at the robot's level: system-wide, or in its project."""
     if level == "project":
         if project is None:
@@ -61,10 +73,15 @@ async def _require_grants(ctx: SecurityContext, permissions: RobotPermissions) -
     """The caller must itself hold every access it grants."""
     for grant in permissions.grants:
         if not await ctx.can(grant.resource, grant.action, grant.project):
-            where = "system-wide" if grant.project is None else (
-                "in every project" if grant.project is ALL_PROJECTS else f"in project {grant.project.name}")
-            raise Forbidden(f"{ctx.username} may not grant {grant.resource}:{grant.action} {where}: "
-                            "a robot may hold only permissions its creator holds")
+            where = (
+                "system-wide"
+                if grant.project is None
+                else ("in every project" if grant.project is ALL_PROJECTS else f"in project {grant.project.name}")
+            )
+            raise Forbidden(
+                f"{ctx.username} may not grant {grant.resource}:{grant.action} {where}: "
+                "a robot may hold only permissions its creator holds"
+            )
 
 
 async def _robot(request: Request, ctx: SecurityContext, robot_id: int, action: str) -> Robot:
@@ -85,10 +102,18 @@ async def create_robot(request: Request, body: RobotCreate, ctx: Security) -> Re
     await _require(ctx, request, None, level, permissions.project, "create")
     await _require_grants(ctx, permissions)
     robot, secret = await robots.create(
-        name=body.name or "", description=body.description or "", level=level, permissions=permissions,
-        duration=body.duration, disabled=bool(body.disable), secret=body.secret, creator=actor(request, ctx))
-    created = RobotCreated(id=robot.id, name=robot.name, secret=secret, creation_time=robot.created_at,
-                           expires_at=_expires_at(robot))
+        name=body.name or "",
+        description=body.description or "",
+        level=level,
+        permissions=permissions,
+        duration=body.duration,
+        disabled=bool(body.disable),
+        secret=body.secret,
+        creator=actor(request, ctx),
+    )
+    created = RobotCreated(
+        id=robot.id, name=robot.name, secret=secret, creation_time=robot.created_at, expires_at=_expires_at(robot)
+    )
     return JSONResponse(dump(created), status_code=201, headers={"Location": f"{BASE}/{robot.id}"})
 
 
@@ -121,8 +146,17 @@ def _filter(raw_q: str | None, prefix: str) -> tuple[RobotFilter, str, int | Non
     description = lower.get("description")
     if description is not None and description.kind not in ("exact", "fuzzy"):
         raise BadRequest("query description takes one value")
-    return RobotFilter(level=level, project_id=project_id, names=names, name_contains=name_contains,
-                       description_contains=description.value if description else None), level, project_id
+    return (
+        RobotFilter(
+            level=level,
+            project_id=project_id,
+            names=names,
+            name_contains=name_contains,
+            description_contains=description.value if description else None,
+        ),
+        level,
+        project_id,
+    )
 
 
 def _name_filter(cond: Condition | None, prefix: str) -> tuple[tuple[str, ...], str | None]:
@@ -174,8 +208,14 @@ async def update_robot(request: Request, robot_id: int, body: RobotOut, ctx: Sec
     if body.permissions is not None:
         permissions = await robots.check_permissions(robot.level, _permissions(body.permissions))
         await _require_grants(ctx, permissions)
-    await robots.update(robot, description=body.description, disabled=body.disable, duration=body.duration,
-                        permissions=permissions, actor=actor(request, ctx))
+    await robots.update(
+        robot,
+        description=body.description,
+        disabled=body.disable,
+        duration=body.duration,
+        permissions=permissions,
+        actor=actor(request, ctx),
+    )
     return Response(status_code=200)
 
 

@@ -19,9 +19,7 @@ from moorage.core.errors import BadRequest
 from moorage.core.query import Condition
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn
-from moorage.metadata.models import (
-    Artifact, ArtifactReference, Project, Repository, RepositoryBlob, Tag,
-)
+from moorage.metadata.models import Artifact, ArtifactReference, Project, Repository, RepositoryBlob, Tag
 from moorage.oci import mediatypes as mt
 
 # Harbor's artifact types, keyed by what its processors key on: the index / schema1 media
@@ -211,7 +209,7 @@ async def list_repositories(conn: Conn, f: RepositoryFilter, offset: int, limit:
     stmt = _order(stmt, Repository, sort, [("created_at", True)]).offset(offset).limit(limit)
     rows = (await conn.execute(stmt)).all()
     counts = await count_artifacts_by_repository(conn, [r[0] for r in rows])
-    return [RepositoryRow(*r, artifact_count=counts.get(r[0], 0)) for r in rows]
+    return [_repository_row(r, counts) for r in rows]
 
 
 _REPO_COLUMNS = (Repository.id, Repository.project_id, Repository.name, Repository.description,
@@ -222,8 +220,12 @@ async def find_repository(conn: Conn, name: str) -> RepositoryRow | None:
     row = (await conn.execute(select(*_REPO_COLUMNS).where(Repository.name == name))).first()
     if row is None:
         return None
-    counts = await count_artifacts_by_repository(conn, [row[0]])
-    return RepositoryRow(*row, artifact_count=counts.get(row[0], 0))
+    return _repository_row(row, await count_artifacts_by_repository(conn, [row[0]]))
+
+
+def _repository_row(row: Any, counts: dict[int, int]) -> RepositoryRow:
+    return RepositoryRow(int(row[0]), int(row[1]), row[2], row[3] or "", int(row[4]), row[5], row[6],
+                         counts.get(int(row[0]), 0))
 
 
 async def count_artifacts_by_repository(conn: Conn, repository_ids: list[int]) -> dict[int, int]:

@@ -14,8 +14,16 @@ from moorage.metadata.models import Robot
 from moorage.metadata.queries.dialect import insert_for
 
 # API sort field -> column
-SORTABLE = {"id": "id", "name": "name", "creation_time": "created_at", "update_time": "updated_at",
-            "expires_at": "expires_at", "duration": "duration", "level": "level", "disable": "disabled"}
+SORTABLE = {
+    "id": "id",
+    "name": "name",
+    "creation_time": "created_at",
+    "update_time": "updated_at",
+    "expires_at": "expires_at",
+    "duration": "duration",
+    "level": "level",
+    "disable": "disabled",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +94,7 @@ def _where(stmt: Any, f: RobotFilter) -> Any:
     return stmt
 
 
-async def list_robots(conn: Conn, f: RobotFilter, offset: int, limit: int,
-                      sort: list[tuple[str, bool]]) -> list[Robot]:
+async def list_robots(conn: Conn, f: RobotFilter, offset: int, limit: int, sort: list[tuple[str, bool]]) -> list[Robot]:
     """Robots matching ``f``; ``sort`` holds (column, descending) pairs (default: newest first)."""
     order = [getattr(Robot, c).desc() if desc else getattr(Robot, c) for c, desc in sort]
     order = order or [Robot.created_at.desc(), Robot.id.desc()]
