@@ -10,7 +10,6 @@ from moorage.metadata.queries import members as q
 from moorage.metadata.queries import users as users_q
 from moorage.metadata.queries.members import MemberRow
 
-
 MAX_ID = 2**31 - 1  # ids are 32-bit; PostgreSQL refuses larger parameters rather than finding nothing
 
 
