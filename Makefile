@@ -20,9 +20,9 @@ test: ## Install test dependencies (apt + pip) and run the whole suite
 test-fast: install ## Run the suite without the slow and real-client tests, SQLite only
 	$(PY) -m pytest -q -m "not slow and not clients" --backend sqlite
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and the import-layer contracts (formatting is by hand, to 120 columns)
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src
+	PATH=$(VENV)/bin:$$PATH lint-imports
 
 typecheck: install ## mypy (strict) over src/
 	$(VENV)/bin/mypy
