@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import hashlib
@@ -30,6 +31,7 @@ import importlib.util
 import itertools
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -45,7 +47,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
@@ -74,6 +76,7 @@ REQUEST_TIMEOUT = 120.0  # seconds without progress before a request is aborted
 SERVERS = ("reference", "moorage")
 NOISY_OTHER_CPU_PCT = 25  # warn when the rest of the machine used more than this during a phase
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ADMIN_USER, ADMIN_PASSWORD = "admin", "Bench12345"  # Moorage's admin (MOORAGE_ADMIN_PASSWORD at first start)
 
 
 class BenchError(Exception):
@@ -462,11 +465,16 @@ Body = bytes | Iterable[bytes] | FileSpan | None
 
 
 class HttpConnection:
-    """One keep-alive connection; reconnects transparently if the server closed it."""
+    """One keep-alive connection; reconnects transparently if the server closed it.
 
-    def __init__(self, host: str, port: int) -> None:
+    With ``auth``, every request carries that provider's ``Authorization`` header for its
+    target, and a 401 challenge fetches a new token and resends the request once.
+    """
+
+    def __init__(self, host: str, port: int, auth: TokenAuth | None = None) -> None:
         self.host = host
         self.port = port
+        self.auth = auth
         self._hostport = f"{host}:{port}"
         self._proto: _HttpProtocol | None = None
 
@@ -494,9 +502,27 @@ class HttpConnection:
     ) -> Response:
         """Send one request and wait for the complete response.
 
-        ``body`` is bytes, or an iterable of byte pieces whose total is ``body_len`` (streamed,
-        honouring the transport's flow control).
+        ``body`` is bytes, a :class:`FileSpan`, or an iterable of byte pieces whose total is
+        ``body_len`` (streamed, honouring the transport's flow control).
         """
+        auth = self.auth
+        if auth is None:
+            return await self._send(method, target, headers, body, body_len, sink)
+        resp = await self._send(method, target, (*headers, await auth.header(target)), body, body_len, sink)
+        if resp.status == 401 and isinstance(body, bytes | bytearray | FileSpan | None):
+            await auth.on_challenge(target, resp)  # e.g. an expired token: fetch one and resend once
+            resp = await self._send(method, target, (*headers, await auth.header(target)), body, body_len, sink)
+        return resp
+
+    async def _send(
+        self,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body,
+        body_len: int | None,
+        sink: int,
+    ) -> Response:
         proto = self._proto
         if proto is None or proto.closed:
             proto = await self._open()
@@ -576,10 +602,10 @@ async def watchdog() -> None:
 class ConnPool:
     """A small pool of keep-alive connections for setup/verification requests."""
 
-    def __init__(self, host: str, port: int, size: int) -> None:
+    def __init__(self, host: str, port: int, size: int, auth: TokenAuth | None = None) -> None:
         self.host = host
         self.port = port
-        self._all = [HttpConnection(host, port) for _ in range(size)]
+        self._all = [HttpConnection(host, port, auth) for _ in range(size)]
         self._free: asyncio.Queue[HttpConnection] = asyncio.Queue()
         for c in self._all:
             self._free.put_nowait(c)
@@ -599,15 +625,101 @@ class ConnPool:
             c.close()
 
 
-def make_conns(host: str, port: int, n: int) -> list[HttpConnection]:
+def make_conns(host: str, port: int, n: int, auth: TokenAuth | None = None) -> list[HttpConnection]:
     """``n`` fresh connections for ``n`` concurrent workers."""
-    return [HttpConnection(host, port) for _ in range(n)]
+    return [HttpConnection(host, port, auth) for _ in range(n)]
 
 
 def close_conns(conns: Iterable[HttpConnection]) -> None:
     """Close all the given connections."""
     for c in conns:
         c.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Token authentication, as docker/containerd/podman do it
+# --------------------------------------------------------------------------------------------
+
+_REPO_PATH = re.compile(r"/v2/(.+?)/(?:blobs/uploads/[^/]*|blobs/[^/]+|manifests/[^/]+|tags/list)")
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def scope_of(target: str) -> str:
+    """The token scope a client asks for to send a request to ``target`` ('' for ``/v2/``)."""
+    path = target.partition("?")[0]
+    if path.startswith("/v2/_catalog"):
+        return "registry:catalog:*"
+    m = _REPO_PATH.fullmatch(path)
+    return f"repository:{m.group(1)}:pull,push" if m else ""
+
+
+class TokenAuth:
+    """Bearer tokens from the registry's token service (the Docker token authentication spec).
+
+    The realm and service come from the ``WWW-Authenticate`` challenge of ``GET /v2/``. A token
+    is fetched with Basic credentials once per scope (i.e. per repository, with ``pull,push``),
+    cached and sent on every later request there, as docker, containerd and podman do. Tokens
+    are fetched in the set-up (:meth:`login`), never in a timed loop, unless the server
+    challenges a token again.
+    """
+
+    def __init__(self, host: str, port: int, user: str, password: str) -> None:
+        self._conn = HttpConnection(host, port)  # no auth of its own: it talks to the token service
+        self._basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._realm = ""  # request target of the token service
+        self._service = ""
+        self._tokens: dict[str, tuple[str, str]] = {}  # scope -> ("Authorization", "Bearer ...")
+        self._lock = asyncio.Lock()
+        self.fetched = 0  # tokens fetched (reported)
+
+    async def login(self, scopes: Iterable[str]) -> None:
+        """Discover the token service from the ``GET /v2/`` challenge and fetch tokens for ``scopes``."""
+        resp = await self._conn.request("GET", "/v2/")
+        self._learn(expect(resp, 401, "GET /v2/ without credentials"))
+        for scope in scopes:
+            await self._fetch(scope)
+
+    async def header(self, target: str) -> tuple[str, str]:
+        """The ``Authorization`` header for a request to ``target`` (fetching a token on a miss)."""
+        scope = scope_of(target)
+        return self._tokens.get(scope) or await self._fetch(scope)
+
+    async def on_challenge(self, target: str, resp: Response) -> None:
+        """A 401 despite a token: drop it and fetch a new one for the challenged scope."""
+        scope = scope_of(target)
+        self._tokens.pop(scope, None)
+        challenged = self._learn(resp).get("scope")
+        if challenged and challenged != scope:
+            raise BenchError(f"{target}: challenged for scope {challenged!r}, expected {scope!r}")
+        await self._fetch(scope)
+
+    def _learn(self, resp: Response) -> dict[str, str]:
+        challenge = resp.header("www-authenticate") or ""
+        if not challenge.lower().startswith("bearer "):
+            raise BenchError(f"expected a Bearer challenge, got WWW-Authenticate {challenge!r}")
+        params = dict(_CHALLENGE_PARAM.findall(challenge))
+        self._realm, self._service = local_target(params.get("realm", "")), params.get("service", "")
+        return params
+
+    async def _fetch(self, scope: str) -> tuple[str, str]:
+        async with self._lock:  # one token service connection; concurrent misses wait for the first
+            if scope in self._tokens:
+                return self._tokens[scope]
+            query = urlencode([("service", self._service)] + ([("scope", scope)] if scope else []))
+            sep = "&" if "?" in self._realm else "?"
+            auth = (("Authorization", self._basic),)
+            resp = await self._conn.request("GET", f"{self._realm}{sep}{query}", headers=auth)
+            doc = orjson.loads(expect(resp, 200, f"GET token for {scope!r}").body)
+            token = doc.get("token") or doc.get("access_token")
+            if not token:
+                raise BenchError(f"token service answered without a token for {scope!r}")
+            self.fetched += 1
+            self._tokens[scope] = ("Authorization", f"Bearer {token}")
+            return self._tokens[scope]
+
+    def close(self) -> None:
+        """Close the token service connection."""
+        self._conn.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1066,7 +1178,7 @@ class ServerProcess:
             log.close()
 
     async def wait_ready(self, timeout: float) -> None:
-        """Poll ``GET /v2/`` until it answers 200."""
+        """Poll ``GET /v2/`` until it answers 200, or 401 (a token-auth registry's challenge)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -1078,7 +1190,7 @@ class ServerProcess:
             conn = HttpConnection(HOST, self.port)
             try:
                 resp = await conn.request("GET", "/v2/")
-                if resp.status == 200:
+                if resp.status in (200, 401):
                     return
                 last = f"HTTP {resp.status}"
             except OSError as exc:
@@ -1127,8 +1239,10 @@ def reference_server(workdir: Path, binary: str) -> ServerProcess:
 
 
 def moorage_env() -> dict[str, str]:
-    """Environment for ``python -m moorage``: adds ``src/`` to PYTHONPATH if not installed."""
+    """Environment for ``python -m moorage``: the admin password for its first start, and
+    ``src/`` on PYTHONPATH if not installed."""
     env = dict(os.environ)
+    env["MOORAGE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     if importlib.util.find_spec("moorage") is None:
         src = str(REPO_ROOT / "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -1343,6 +1457,7 @@ class Target:
     server: ServerProcess
     monitor: ResourceMonitor
     pool: ConnPool
+    auth: TokenAuth | None = None  # Moorage: bearer tokens; the reference: no auth
     results: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     large_blob: tuple[str, int] | None = None
@@ -1429,7 +1544,7 @@ async def bench_pull_small(t: Target, prof: Profile) -> None:
     size = prof.small_blob_size
     blobs = [os.urandom(size) for _ in range(prof.small_blob_count)]
     digests = [sha256_digest(b) for b in blobs]
-    setup = make_conns(HOST, t.port, 8)
+    setup = make_conns(HOST, t.port, 8, t.auth)
     try:
         push_ops: list[tuple[bytes, str]] = list(zip(blobs, digests, strict=True))
 
@@ -1453,7 +1568,7 @@ async def bench_pull_small(t: Target, prof: Profile) -> None:
         return await get_blob(conn, REPO_SMALL, digests[i % n], size, verify=False)
 
     for conc in (16, 64):
-        conns = make_conns(HOST, t.port, conc)
+        conns = make_conns(HOST, t.port, conc, t.auth)
         try:
             await closed_loop(conns, pull_one, prof.warmup_seconds)
             with t.monitor.phase(f"pull {fmt_size(size)} c={conc}") as ph:
@@ -1503,7 +1618,7 @@ async def bench_manifests(t: Target, prof: Profile) -> None:
 
     for kind in ("put", "get"):
         for conc in (1, 16):
-            conns = make_conns(HOST, t.port, conc)
+            conns = make_conns(HOST, t.port, conc, t.auth)
             try:
                 if kind == "put":
                     await closed_loop(conns, put_op(f"w{conc}"), prof.warmup_seconds)
@@ -1563,7 +1678,7 @@ async def bench_tags(t: Target, prof: Profile) -> None:
         await put_manifest(conn, REPO_TAGS, names[i], manifest, digest)
         return 0
 
-    conns = make_conns(HOST, t.port, 16)
+    conns = make_conns(HOST, t.port, 16, t.auth)
     try:
         with t.monitor.phase(f"create {prof.tag_count} tags c=16") as ph:
             res = await closed_loop(conns, create, duration=3600, max_ops=prof.tag_count)
@@ -1830,8 +1945,12 @@ async def run(args: argparse.Namespace, command: str) -> int:
             t0 = time.perf_counter()
             await srv.wait_ready(args.ready_timeout)
             log(f"{srv.name} ready on {HOST}:{srv.port} (pid {srv.pid}) after {time.perf_counter() - t0:.1f}s")
+            auth = None
+            if srv.name == "moorage":  # a client's set-up: discover the token service, get a token per repository
+                auth = TokenAuth(HOST, srv.port, ADMIN_USER, ADMIN_PASSWORD)
+                await auth.login(f"repository:{r}:pull,push" for r in (REPO_PUSH, REPO_SMALL, REPO_MANIFEST, REPO_TAGS))
             mon = ResourceMonitor(srv.pid, wait_quiet=args.wait_quiet)
-            t = Target(name=srv.name, server=srv, monitor=mon, pool=ConnPool(HOST, srv.port, 4))
+            t = Target(name=srv.name, server=srv, monitor=mon, pool=ConnPool(HOST, srv.port, 4, auth), auth=auth)
             with mon.phase("idle") as ph:
                 await asyncio.sleep(0.3)
             t.results["rss_idle"] = ph.peak_rss / MiB
@@ -1853,6 +1972,8 @@ async def run(args: argparse.Namespace, command: str) -> int:
         dog.cancel()
         for t in targets:
             t.pool.close()
+            if t.auth is not None:
+                t.auth.close()
         for srv in servers:
             srv.stop()
         if payload is not None:
@@ -1872,6 +1993,11 @@ async def run(args: argparse.Namespace, command: str) -> int:
         "client: raw asyncio HTTP/1.1 (BufferedProtocol, keep-alive, 1 connection per worker);"
         " MB = 10^6 bytes; throughputs are medians over repetitions; ratio M/R = moorage/reference"
     )
+    out += [
+        f"auth [{t.name}]: "
+        + ("none" if t.auth is None else f"bearer token on every request ({t.auth.fetched} token(s) fetched)")
+        for t in targets
+    ]
     out.append("")
     if targets:
         out += render_table(prof, results)

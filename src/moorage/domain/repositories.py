@@ -104,7 +104,7 @@ class RepositoryService:
         return None if ids is None else frozenset(ids)
 
     async def list_repositories(self, f: RepositoryFilter, page: Page, sort: list[tuple[str, bool]]
-                   ) -> tuple[list[RepositoryRow], int]:
+                                ) -> tuple[list[RepositoryRow], int]:
         async with self.db.read() as conn:
             total = await cq.count_repositories(conn, f)
             rows = await cq.list_repositories(conn, f, page.offset, page.limit, sort) if total > page.offset else []
@@ -165,7 +165,10 @@ class RepositoryService:
     async def copy(self, source: str, reference: str, destination: str, project_id: int, actor: Actor) -> str:
         """Copy an artifact (with its index children, accessories and tags) into ``destination``
         of project ``project_id``; returns its digest."""
-        validate_name(destination)
+        try:
+            validate_name(destination)
+        except MoorageError as exc:
+            raise BadRequest(exc.message) from None
         async with self.db.write() as uow:
             conn = uow.conn
             src_repo = await pq.find_repository_id(conn, source)

@@ -104,6 +104,8 @@ def test_list_filters_by_tag_and_hides_index_children_and_accessories(
     assert [a["digest"] for a in fuzzy] == [image]
     by_digest = api.get(_artifacts(name, "multi"), params={"q": f"digest={image}"}).json()
     assert [a["digest"] for a in by_digest] == [image]
+    assert api.get(_artifacts(name, "multi"), params={"q": "type=IMAGE"}).headers["x-total-count"] == "2"
+    assert api.get(_artifacts(name, "multi"), params={"q": "type=CHART"}).json() == []
 
 
 def test_get_by_tag_and_by_digest(client: httpx.Client, api: httpx.Client, new_project: Factory) -> None:
@@ -263,6 +265,8 @@ def test_copy_errors(client: httpx.Client, api: httpx.Client, new_project: Facto
     assert api.post(_artifacts(dst, "app"), params={"from": "no-such-project-x/app:v1"}).status_code == 404
     assert api.post(_artifacts(dst, "app"), params={"from": "not a reference"}).status_code == 400
     assert api.post(_artifacts(dst, "app")).status_code == 400
+    invalid = api.post(_artifacts(dst, "Bad-Name"), params={"from": f"{src}/app:v1"})
+    assert invalid.status_code == 400 and invalid.json()["errors"][0]["code"] == "BAD_REQUEST"
 
 
 def test_guest_can_read_but_not_change(client: httpx.Client, api: httpx.Client,

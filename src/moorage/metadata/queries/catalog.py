@@ -272,10 +272,15 @@ def _rows(result: Any) -> list[ArtifactRow]:
 
 
 def _artifact_where(stmt: Any, repository_id: int, f: ArtifactFilter) -> Any:
-    stmt = stmt.where(Artifact.repository_id == repository_id, _top_level())
+    parent = aliased(Artifact)
+    children = (select(ArtifactReference.child_digest)
+                .join(parent, parent.id == ArtifactReference.parent_id)
+                .where(parent.repository_id == repository_id))
+    stmt = stmt.where(Artifact.repository_id == repository_id, Artifact.subject_digest.is_(None),
+                      Artifact.digest.not_in(children.scalar_subquery()))
     media_type = func.coalesce(Artifact.config_media_type, Artifact.media_type)
     for cond in (_match(Artifact.digest, f.digest, "digest"), _match(media_type, f.media_type, "media_type"),
-                 _type_match(f.type), _tags_match(f.tags)):
+                 _type_match(f.type), _tags_match(repository_id, f.tags)):
         if cond is not None:
             stmt = stmt.where(cond)
     if f.labels is not None:  # no labels exist yet: a label filter matches nothing
@@ -296,15 +301,16 @@ def _type_match(cond: Condition | None) -> Any:
     return or_(*clauses) if clauses else literal(False)
 
 
-def _tags_match(cond: Condition | None) -> Any:
+def _tags_match(repository_id: int, cond: Condition | None) -> Any:
     """Harbor's ``tags``: ``*`` tagged, ``nil`` untagged, ``~v`` fuzzy, ``v`` exact."""
     if cond is None:
         return None
+    tagged = select(Tag.artifact_id).where(Tag.repository_id == repository_id)
     if cond.kind == "exact" and cond.value == "*":
-        return exists(select(Tag.id).where(Tag.artifact_id == Artifact.id))
+        return Artifact.id.in_(tagged)
     if cond.kind == "exact" and cond.value == "nil":
-        return ~exists(select(Tag.id).where(Tag.artifact_id == Artifact.id))
-    return exists(select(Tag.id).where(Tag.artifact_id == Artifact.id, _match(Tag.name, cond, "tags")))
+        return Artifact.id.not_in(tagged)
+    return Artifact.id.in_(tagged.where(_match(Tag.name, cond, "tags")))
 
 
 async def count_artifacts(conn: Conn, repository_id: int, f: ArtifactFilter) -> int:
@@ -315,9 +321,14 @@ async def count_artifacts(conn: Conn, repository_id: int, f: ArtifactFilter) -> 
 async def list_artifacts(conn: Conn, repository_id: int, f: ArtifactFilter, offset: int, limit: int,
                          sort: list[tuple[str, bool]]) -> list[ArtifactRow]:
     """A page of top-level artifacts (default order: latest push first)."""
-    stmt = _artifact_where(_select_artifacts(), repository_id, f)
+    # Order and page on narrow rows first: sorting whole rows would drag the manifests along.
+    stmt = _artifact_where(select(Artifact.id), repository_id, f)
     stmt = _order(stmt, Artifact, sort, [("push_time", True)]).offset(offset).limit(limit)
-    return _rows(await conn.execute(stmt))
+    ids = [int(r[0]) for r in await conn.execute(stmt)]
+    if not ids:
+        return []
+    by_id = {row.id: row for row in _rows(await conn.execute(_select_artifacts().where(Artifact.id.in_(ids))))}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 async def find_artifact(conn: Conn, repository_id: int, *, digest: str | None = None,
