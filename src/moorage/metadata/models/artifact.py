@@ -19,6 +19,7 @@ class Artifact(Base):
     __table_args__ = (
         UniqueConstraint("repository_id", "digest", name="uq_artifacts_repository_id_digest"),
         Index("ix_artifacts_repository_id_subject_digest", "repository_id", "subject_digest"),
+        Index("ix_artifacts_repository_id_push_time", "repository_id", "push_time"),  # API lists, newest first
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
