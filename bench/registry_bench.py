@@ -73,6 +73,9 @@ SUFFIX_LEN = 32  # every pushed blob ends in a unique suffix, so no push is a du
 READ_BUFFER = 1 * MiB  # receive buffer handed to the kernel (reused, never copied when discarding)
 BODY_PIECE = 1 * MiB  # request bodies are written in pieces of this size
 REQUEST_TIMEOUT = 120.0  # seconds without progress before a request is aborted
+# A connection idle this long is reopened before its next request: servers close idle keep-alive
+# connections (granian after 30 s) and while --wait-quiet blocks the loop the client can't notice.
+IDLE_REOPEN = 10.0
 SERVERS = ("reference", "moorage")
 NOISY_OTHER_CPU_PCT = 25  # warn when the rest of the machine used more than this during a phase
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -524,7 +527,8 @@ class HttpConnection:
         sink: int,
     ) -> Response:
         proto = self._proto
-        if proto is None or proto.closed:
+        if proto is None or proto.closed or time.monotonic() - proto.activity > IDLE_REOPEN:
+            self.close()
             proto = await self._open()
         transport = proto.transport
         assert transport is not None
@@ -1330,6 +1334,8 @@ async def closed_loop(
         async with asyncio.TaskGroup() as tg:
             for c in conns:
                 tg.create_task(worker(c))
+    except BaseExceptionGroup as group:  # report the first failure like any other
+        raise group.exceptions[0] from None
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -16,6 +16,7 @@ from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
 from moorage.metadata.models import Project
 from moorage.metadata.queries import members as members_q
 from moorage.metadata.queries import projects as q
+from moorage.metadata.queries import robots as robots_q
 from moorage.oci.names import project_of, validate_project_name
 
 BOOLEAN_KEYS = frozenset({"public", "auto_scan", "prevent_vul", "enable_content_trust",
@@ -261,5 +262,6 @@ class ProjectService:
                     f"project {project.name} contains {repos} repositories and can not be deleted: "
                     "delete its repositories first")
             await q.delete_project(uow.conn, project.id)
+            await robots_q.strip_project_permissions(uow.conn, project.name)
             await self.audit.record(uow.conn, actor, AuditEntry(
                 "delete", "project", project.name, project.id, f"deleted project {project.name}"))

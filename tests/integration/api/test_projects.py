@@ -187,9 +187,9 @@ def test_head_tells_whether_a_name_exists(api: httpx.Client, new_project: Projec
     assert api.head("/projects", params={"project_name": unique("none")}).status_code == 404
 
 
-def test_head_anonymous_sees_only_public(anonymous: httpx.Client, new_project: ProjectFactory) -> None:
+def test_head_needs_read_access_like_harbor(anonymous: httpx.Client, new_project: ProjectFactory) -> None:
     assert anonymous.head("/projects", params={"project_name": new_project(public=True)["name"]}).status_code == 200
-    assert anonymous.head("/projects", params={"project_name": new_project()["name"]}).status_code == 404
+    assert anonymous.head("/projects", params={"project_name": new_project()["name"]}).status_code == 401
 
 
 def test_get_project_shape(api: httpx.Client, new_project: ProjectFactory) -> None:

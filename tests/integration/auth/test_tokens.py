@@ -238,3 +238,19 @@ def test_signed_in_token_without_the_action_is_denied_with_a_challenge(moorage: 
     r = httpx.post(f"{moorage.url}/v2/{world['repo']}/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
     assert f'scope="repository:{world["repo"]}:pull,push"' in r.headers["www-authenticate"]
+
+
+def test_system_robot_loses_a_deleted_project_for_good(moorage: Server, api: httpx.Client,
+                                                       new_project: Callable[..., dict[str, Any]]) -> None:
+    project = new_project()
+    name = str(project["name"])
+    r = api.post("/robots", json={"name": f"sys{int(time.time() * 1000) % 10**8}", "level": "system",
+                                  "duration": -1, "permissions": [{
+                                      "kind": "project", "namespace": name,
+                                      "access": [{"resource": "repository", "action": "pull"}]}]})
+    assert r.status_code == 201, r.text
+    creds = (r.json()["name"], r.json()["secret"])
+    assert granted(token_for(moorage, [f"repository:{name}/x:pull"], auth=creds)) == {f"{name}/x": ["pull"]}
+    assert api.delete(f"/projects/{project['project_id']}").status_code == 200
+    assert api.post("/projects", json={"project_name": name}).status_code == 201  # same name, new project
+    assert granted(token_for(moorage, [f"repository:{name}/x:pull"], auth=creds)) == {}

@@ -97,11 +97,12 @@ async def create_project(request: Request, body: ProjectReq, ctx: Security) -> R
 
 @router.head(BASE)
 async def head_project(request: Request, project_name: str, ctx: Security) -> Response:
-    """200 if the project exists, else 404.  Signed-in callers learn about every project (the
-    name check of project creation); anonymous ones only about public projects."""
+    """200 if the project exists and the caller may read it; 404 if it does not exist; 401/403
+    otherwise (as Harbor's HeadProject, which checks project read)."""
     ref = await services_of(request).projects.find_ref(name=project_name)
-    if ref is None or not (ref.public or ctx.principal.authenticated):
+    if ref is None:
         raise NotFound(f"project {project_name} not found")
+    await require_project(ctx, ref, "project", "read")
     return Response(status_code=200)
 
 

@@ -90,7 +90,7 @@ async def list_repositories(request: Request, project_name: str, ctx: Security) 
 @router.get(REPO, response_model=None)
 async def get_repository(request: Request, project_name: str, repository_name: str, ctx: Security) -> Response:
     project = await project_named(request, project_name)
-    await require_project(ctx, project, "repository", "read")
+    await require_project(ctx, project, "repository", "list")  # Harbor's GetRepository checks list
     row = await services_of(request).repositories.get(repository_of(project, repository_name))
     return JSONResponse(dump(_out(row)))
 

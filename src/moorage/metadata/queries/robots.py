@@ -106,3 +106,17 @@ async def list_robots(conn: Conn, f: RobotFilter, offset: int, limit: int, sort:
 
 async def count_robots(conn: Conn, f: RobotFilter) -> int:
     return int((await conn.execute(_where(select(func.count()).select_from(Robot), f))).scalar_one())
+
+
+async def strip_project_permissions(conn: Conn, project_name: str) -> int:
+    """Remove permissions naming ``project_name`` from system robots (a later project of the
+    same name must not inherit them); returns how many robots changed."""
+    rows = (await conn.execute(select(Robot.id, Robot.permissions).where(Robot.level == "system"))).all()
+    changed = 0
+    for robot_id, permissions in rows:
+        kept = [p for p in permissions or [] if not (p.get("kind") == "project"
+                                                     and p.get("namespace") == project_name)]
+        if len(kept) != len(permissions or []):
+            await conn.execute(update(Robot).where(Robot.id == robot_id).values(permissions=kept))
+            changed += 1
+    return changed
