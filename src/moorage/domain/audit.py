@@ -47,11 +47,10 @@ class AuditService:
         async with self.db.write() as uow:
             await self.record(uow.conn, actor, entry)
 
-    async def record_many(self, entries: list[tuple[Actor, AuditEntry, datetime]]) -> None:
-        """Record a batch (pulls are flushed this way, not one write per pull)."""
+    async def record_many(self, conn: Conn, entries: list[tuple[Actor, AuditEntry, datetime]]) -> None:
+        """Record a batch inside the caller's transaction (pulls are flushed this way)."""
         if entries:
-            async with self.db.write() as uow:
-                await q.add_entries(uow.conn, [_row(a, e, t) for a, e, t in entries])
+            await q.add_entries(conn, [_row(a, e, t) for a, e, t in entries])
 
     async def list(self, filters: q.AuditFilter, offset: int, limit: int,
                    sort: list[tuple[str, bool]]) -> tuple[list[AuditLog], int]:

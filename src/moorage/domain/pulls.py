@@ -21,14 +21,17 @@ from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import projects as pq
 
 log = structlog.get_logger(__name__)
-MAX_PENDING_AUDIT = 5000  # flush early rather than hold more than this many pull entries
+MAX_PENDING_AUDIT = 5000  # flush early rather than hold more than this many distinct pull entries
+PullKey = tuple[str, str, str, int | None]  # username, client address, resource, project id
 
 
 class PullRecorder:
     def __init__(self, db: Database, audit: AuditService) -> None:
         self.db = db
         self.audit = audit
-        self._audit: list[tuple[Actor, AuditEntry, datetime]] = []
+        # Pulls of one resource by one caller within a flush window are one audit entry
+        # ("pulled N times"): a busy CI fleet would otherwise write a row per manifest GET.
+        self._audit: dict[PullKey, tuple[int, datetime]] = {}
         self._early_flush: asyncio.Task[None] | None = None
         self._artifacts: dict[int, tuple[int, datetime]] = {}
         self._tags: dict[int, datetime] = {}
@@ -38,7 +41,10 @@ class PullRecorder:
                pulled: tuple[Actor, AuditEntry] | None = None) -> None:
         now = utcnow()
         if pulled is not None:
-            self._audit.append((pulled[0], pulled[1], now))
+            actor, entry = pulled
+            key = (actor.username, actor.client_ip, entry.resource, entry.project_id)
+            seen = self._audit.get(key)
+            self._audit[key] = (seen[0] + 1, seen[1]) if seen else (1, now)
             if len(self._audit) >= MAX_PENDING_AUDIT and (self._early_flush is None or self._early_flush.done()):
                 self._early_flush = asyncio.create_task(self.flush())
         count = self._artifacts.get(artifact_id, (0, now))[0]
@@ -56,9 +62,13 @@ class PullRecorder:
             return
         artifacts, tags, repos = self._artifacts, self._tags, dict(self._repositories)
         entries = self._audit
-        self._artifacts, self._tags, self._repositories, self._audit = {}, {}, defaultdict(int), []
+        self._artifacts, self._tags, self._repositories, self._audit = {}, {}, defaultdict(int), {}
         async with self.db.write() as uow:
             await aq.record_pulls(uow.conn, artifacts, tags)
             await pq.add_repository_pulls(uow.conn, repos)
-        await self.audit.record_many(entries)
+            await self.audit.record_many(uow.conn, [
+                (Actor(user, ip), AuditEntry("pull", "artifact", resource, project_id,
+                                             f"pulled {n} times" if n > 1 else ""), first)
+                for (user, ip, resource, project_id), (n, first) in entries.items()
+            ])
         log.debug("pull_stats_flushed", artifacts=len(artifacts))

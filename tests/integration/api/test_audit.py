@@ -81,3 +81,20 @@ def test_project_log_for_project_admin_only(api: httpx.Client, client: httpx.Cli
     assert as_user(roles[1], PASSWORD).get(f"/projects/{name}/logs").status_code == 200
     assert as_user(roles[2], PASSWORD).get(f"/projects/{name}/auditlog-exts").status_code == 403
     assert as_user(roles[1], PASSWORD).get("/auditlog-exts").status_code == 403
+
+
+def test_repeated_pulls_are_one_entry_per_flush(api: httpx.Client, client: httpx.Client) -> None:
+    push_image(client, "library/audit-many", "v1")
+    for _ in range(5):
+        assert client.get("/v2/library/audit-many/manifests/v1").status_code == 200
+    def counted(entry: dict[str, Any]) -> int:
+        return int(entry["operation_description"].split()[1]) if entry["operation_description"] else 1
+
+    deadline = time.monotonic() + 30
+    pulls: list[dict[str, Any]] = []
+    while sum(map(counted, pulls)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        pulls = _entries(api, "resource=library/audit-many:v1,operation=pull")
+    # One entry (two if a flush fell between the pulls), counting every pull.
+    assert sum(map(counted, pulls)) == 5 and len(pulls) <= 2
+    assert any(e["operation_description"].startswith("pulled ") for e in pulls)
