@@ -119,7 +119,7 @@ class Authenticator:
                 log.info("robot_rejected", robot=username)
             return principal
         if stored is None:
-            await asyncio.to_thread(self.passwords.verify, None, password)  # same cost as a wrong password
+            await self.passwords.check(None, password)  # same cost as a wrong password
         await self._failed(keys, now)
         return None
 
@@ -137,7 +137,7 @@ class Authenticator:
         now = asyncio.get_running_loop().time()
         if self._verified.get(key, 0.0) > now:
             return True
-        if not await asyncio.to_thread(self.passwords.verify, stored, password):
+        if not await self.passwords.check(stored, password):
             return False
         if len(self._verified) > 10_000:
             self._verified = {k: t for k, t in self._verified.items() if t > now}

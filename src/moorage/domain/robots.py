@@ -7,7 +7,6 @@ grantable sets, existing projects) and says which accesses the caller must hold.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,7 +177,7 @@ class RobotService:
             "disabled": disabled,
             "creator": creator.username,
         }
-        hashed = await asyncio.to_thread(self.passwords.hash, secret)
+        hashed = await self.passwords.hash_async(secret)
         async with self.db.write() as uow:
             robot_id = await q.create_robot(uow.conn, secret_hash=hashed, **values)
             if robot_id is None:
@@ -246,7 +245,7 @@ class RobotService:
             check_password_rule(secret)
         else:
             secret = generated = generate_secret()
-        hashed = await asyncio.to_thread(self.passwords.hash, secret)
+        hashed = await self.passwords.hash_async(secret)
         async with self.db.write() as uow:
             if not await q.update_robot(uow.conn, robot.id, secret_hash=hashed):
                 raise NotFound(f"robot {robot.id} not found")

@@ -3,7 +3,6 @@ sysadmin flag."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import Mapping
@@ -68,7 +67,7 @@ class UserService:
         generated = password is None
         if password is None:
             password = generate_password()
-        hashed = self.passwords.hash(password)
+        hashed = await self.passwords.hash_async(password)
         async with self.db.write() as uow:
             if await q.find_credentials(uow.conn, ADMIN) is not None:
                 return  # another replica won the race
@@ -89,7 +88,7 @@ class UserService:
         """Set a password without the old one (admin reset, ``moorage admin reset-password``);
         ends the user's browser sessions.  Raises NotFound or BAD_REQUEST (password rule)."""
         check_password_rule(password)
-        hashed = self.passwords.hash(password)
+        hashed = await self.passwords.hash_async(password)
         async with self.db.write() as uow:
             found = await q.find_credentials(uow.conn, username)
             if found is None:
@@ -111,7 +110,7 @@ class UserService:
         email = email or None
         validate_profile(email, realname, comment)
         check_password_rule(password)
-        hashed = await asyncio.to_thread(self.passwords.hash, password)
+        hashed = await self.passwords.hash_async(password)
         async with self.db.write() as uow:
             await self._check_unique(uow.conn, username=username, email=email)
             user_id = await q.create_user(uow.conn, username=username, email=email, realname=realname or "",
@@ -181,13 +180,12 @@ class UserService:
         the rule and differ from the current one, else BAD_REQUEST.  Raises NotFound."""
         async with self.db.read() as conn:
             user = await q.get_user(conn, user_id)
-        if old_password is not None and not await asyncio.to_thread(
-                self.passwords.verify, user.password_hash, old_password):
+        if old_password is not None and not await self.passwords.check(user.password_hash, old_password):
             raise Forbidden("the current password is incorrect")
         check_password_rule(new_password)
-        if await asyncio.to_thread(self.passwords.verify, user.password_hash, new_password):
+        if await self.passwords.check(user.password_hash, new_password):
             raise BadRequest("the new password is identical to the current one")
-        hashed = await asyncio.to_thread(self.passwords.hash, new_password)
+        hashed = await self.passwords.hash_async(new_password)
         async with self.db.write() as uow:
             if not await q.set_password(uow.conn, user_id, hashed):
                 raise NotFound(f"user {user_id} not found")
