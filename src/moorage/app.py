@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,6 +217,19 @@ class MoorageApp:
                 return
 
 
+M_MMAP_THRESHOLD = -3
+
+
+def tune_malloc() -> None:
+    """Serve blocks of 4 MiB and more straight from mmap, so they go back to the system when
+    freed.  glibc's default raises this threshold after the first large free, after which an
+    argon2 hash (19 MiB) or a 16 MiB S3 part stays in the heap for good: +19 MiB of RSS per
+    sign-in thread, measured.  Smaller, frequent blocks (1 MiB reads) are unaffected."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
+
+
 def create_app(settings: Settings) -> MoorageApp:
+    tune_malloc()
     configure_logging(settings.log.level, settings.log.format)
     return MoorageApp(build_components(settings))
