@@ -103,7 +103,7 @@ class ManifestService:
             where = f"{repository}:{tag}" if tag is not None else f"{repository}@{digest}"
             await self.audit.record(uow.conn, actor, AuditEntry("create", "artifact", where, project_id,
                                                                 description=f"pushed {digest}"))
-        log.info("manifest_pushed", repository=repository, digest=digest, tag=tag)
+        log.debug("manifest_pushed", repository=repository, digest=digest, tag=tag)
         return PushResult(digest, parsed.subject.digest if parsed.subject else None)
 
     async def delete(self, repository: str, reference: str, actor: Actor = SYSTEM) -> None:

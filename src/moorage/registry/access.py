@@ -36,20 +36,22 @@ class RegistryAccess:
         self.projects = projects
         self.settings = settings
 
-    async def context(self, req: Request) -> SecurityContext:
-        """The caller; raises UNAUTHORIZED (with a challenge) for bad credentials or tokens."""
+    async def context(self, req: Request, action: str | None = None, name: str | None = None) -> SecurityContext:
+        """The caller; raises UNAUTHORIZED (with a challenge for the route's scope) for bad
+        credentials or tokens."""
+        scope = _scope(action, name)
         header = req.headers.get("authorization", "")
         scheme = header[:7].lower()
         if scheme == "bearer ":
             try:
                 claims = await self.tokens.verify(header[7:].strip(), self.settings.service)
             except InvalidToken as exc:
-                raise self._challenge(req, None, f"invalid registry token: {exc}") from None
+                raise self._challenge(req, scope, f"invalid registry token: {exc}") from None
             return self.auth.context(self.auth.anonymous().principal, "bearer", claims=claims)
         if scheme[:6] == "basic ":
             found = await self.auth.basic(header, client_ip(req))
             if found is None:
-                raise self._challenge(req, None, "invalid username or password")
+                raise self._challenge(req, scope, "invalid username or password")
             return self.auth.context(found, "basic")
         return self.auth.anonymous()
 
@@ -69,7 +71,7 @@ class RegistryAccess:
         assert name is not None
         if ctx.claims is not None:
             if not ctx.claims.allows("repository", name, action):
-                challenge = self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}",
+                challenge = self._challenge(req, _scope(action, name),
                                             f"token does not grant {action} on {name}")
                 if not ctx.claims.subject:  # an anonymous token: sign in and ask again
                     raise challenge
@@ -81,7 +83,7 @@ class RegistryAccess:
         if await self.may(ctx, name, action):
             return
         if ctx.via == "anonymous":
-            raise self._challenge(req, f"repository:{name}:{_SCOPE_ACTIONS[action]}", "authentication required")
+            raise self._challenge(req, _scope(action, name), "authentication required")
         raise oci_error("DENIED", f"{ctx.username} may not {action} {name}", detail={"name": name})
 
     async def may(self, ctx: SecurityContext, name: str, action: str) -> bool:
@@ -111,6 +113,14 @@ class RegistryAccess:
         if scope:
             params += f',scope="{scope}"'
         return oci_error("UNAUTHORIZED", message, headers={"www-authenticate": f"Bearer {params}"})
+
+
+def _scope(action: str | None, name: str | None) -> str | None:
+    if action == "catalog":
+        return "registry:catalog:*"
+    if action in _SCOPE_ACTIONS and name is not None:
+        return _scope(action, name)
+    return None
 
 
 def client_ip(req: Request) -> str:

@@ -53,7 +53,7 @@ class RegistryApp:
             name = params.get("name")
             if name is not None:
                 validate_name(name)
-            req.ctx = await self.access.context(req)
+            req.ctx = await self.access.context(req, matched.action, name)
             await self.access.check(req, req.ctx, matched.action, name)
             return await matched.handler(req)
         except MoorageError as exc:

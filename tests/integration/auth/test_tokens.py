@@ -254,3 +254,9 @@ def test_system_robot_loses_a_deleted_project_for_good(moorage: Server, api: htt
     assert api.delete(f"/projects/{project['project_id']}").status_code == 200
     assert api.post("/projects", json={"project_name": name}).status_code == 201  # same name, new project
     assert granted(token_for(moorage, [f"repository:{name}/x:pull"], auth=creds)) == {}
+
+
+def test_invalid_token_challenge_names_the_scope(moorage: Server) -> None:
+    r = httpx.get(f"{moorage.url}/v2/library/x/manifests/v1", headers={"Authorization": "Bearer garbage"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].endswith(',scope="repository:library/x:pull"')
