@@ -119,7 +119,7 @@ def _scope(action: str | None, name: str | None) -> str | None:
     if action == "catalog":
         return "registry:catalog:*"
     if action in _SCOPE_ACTIONS and name is not None:
-        return _scope(action, name)
+        return f"repository:{name}:{_SCOPE_ACTIONS[action]}"
     return None
 
 
