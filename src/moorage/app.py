@@ -162,7 +162,7 @@ def build_components(settings: Settings) -> Components:
         authenticator=Authenticator(db, passwords, settings.auth),
         tokens=TokenService(db, settings.auth.token_issuer), audit=audit,
         config=config, users=UserService(db, passwords, audit), members=MemberService(db, audit),
-        robots=RobotService(db, passwords, config, audit),
+        robots=RobotService(db, passwords, config, audit, projects),
         repositories=RepositoryService(db, audit, manifests, projects),
     )
 
@@ -173,7 +173,7 @@ class MoorageApp:
     def __init__(self, components: Components) -> None:
         self.components = components
         auth = components.settings.auth
-        access = RegistryAccess(components.authenticator, components.tokens, components.projects,
+        access = RegistryAccess(components.authenticator, components.tokens,
                                 AccessSettings(auth.token_service, auth.external_url))
         services = RegistryServices(
             blobs=components.blobs, uploads=components.uploads, manifests=components.manifests,

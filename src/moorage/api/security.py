@@ -76,7 +76,7 @@ async def require_project(ctx: SecurityContext, project: ProjectRef, resource: s
         raise denied(ctx, f"{action} {resource} in project {project.name}")
 
 
-async def project_of(request: Request, project_name_or_id: str) -> ProjectRef:
+async def project_ref(request: Request, project_name_or_id: str) -> ProjectRef:
     """Resolve ``{project_name_or_id}`` (honouring ``X-Is-Resource-Name``) or raise NotFound."""
     is_name = request.headers.get("x-is-resource-name", "").lower() == "true"
     return await services_of(request).projects.get_ref(project_name_or_id, is_name)

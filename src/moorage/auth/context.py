@@ -170,7 +170,8 @@ class Authenticator:
         return cookie, csrf
 
     async def session(self, cookie: str, timeout_minutes: int) -> tuple[Principal, str] | None:
-        """(principal, csrf token) of a live session cookie; extends it while in use."""
+        """(principal, csrf token) of a live session cookie; extends it once half its idle
+        timeout has passed."""
         now = utcnow()
         sid = _session_id(cookie)
         async with self.db.read() as conn:
@@ -178,8 +179,10 @@ class Authenticator:
             user = await users_q.find_user(conn, found[0]) if found else None
         if found is None or user is None:
             return None
-        async with self.db.write() as uow:
-            await sessions_q.touch_session(uow.conn, sid, now + timedelta(minutes=timeout_minutes))
+        timeout = timedelta(minutes=timeout_minutes)
+        if found[2] - now < timeout / 2:  # extend while in use, without a write per request
+            async with self.db.write() as uow:
+                await sessions_q.touch_session(uow.conn, sid, now + timeout)
         return Principal("user", user.id, user.username, sysadmin=user.sysadmin), found[1]
 
     async def end_session(self, cookie: str) -> None:

@@ -7,6 +7,7 @@ from moorage.auth.context import SecurityContext
 from moorage.auth.rbac import ProjectRef
 from moorage.auth.tokens import Access
 from moorage.metadata.queries import projects as projects_q
+from moorage.oci.names import project_of
 
 REGISTRY_ACTIONS = ("pull", "push", "delete")
 
@@ -34,17 +35,22 @@ async def grant(ctx: SecurityContext, requested: list[Access]) -> list[Access]:
     return granted
 
 
-async def _repository_actions(ctx: SecurityContext, want: Access) -> tuple[str, ...]:
-    project_name = want.name.split("/", 1)[0]
-    if "/" not in want.name:
-        return ()
+async def repository_actions(ctx: SecurityContext, name: str) -> set[str]:
+    """Which of pull, push and delete the caller may do on repository ``name`` by the
+    permission table.  A missing project allows everything to system administrators only
+    (they then hear "project not found" from /v2) and nothing to anyone else."""
+    if "/" not in name:
+        return set()
     async with ctx.db.read() as conn:
-        row = await projects_q.find_project_ref(conn, name=project_name)
+        row = await projects_q.find_project_ref(conn, name=project_of(name))
     if row is None:
-        # Only an administrator gets through to hear "project not found" from /v2.
-        return tuple(a for a in want.actions if a in (*REGISTRY_ACTIONS, "*")) if ctx.principal.sysadmin else ()
+        return set(REGISTRY_ACTIONS) if ctx.principal.sysadmin else set()
     project = ProjectRef(*row)
-    may = {a for a in REGISTRY_ACTIONS if await ctx.can("repository", a, project)}
+    return {a for a in REGISTRY_ACTIONS if await ctx.can("repository", a, project)}
+
+
+async def _repository_actions(ctx: SecurityContext, want: Access) -> tuple[str, ...]:
+    may = await repository_actions(ctx, want.name)
     out = [a for a in want.actions if a in may]
     if "*" in want.actions and may == set(REGISTRY_ACTIONS):
         out.append("*")

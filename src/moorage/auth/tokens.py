@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from moorage.db.engine import Database
 from moorage.metadata.queries import system as q
 
 ALGORITHM = "RS256"
+RELOAD_INTERVAL = 10.0  # seconds: tokens with unknown key ids cannot make every request read the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class TokenService:
         # Clients reuse one token for many requests; a token is immutable, so its verified
         # claims are kept until it expires (RS256 verification costs more than a manifest GET).
         self._verified: dict[str, TokenClaims] = {}
+        self._loaded_at = 0.0
 
     async def load(self) -> None:
         """Load the key pairs, generating the first one if there is none (idempotent)."""
@@ -81,6 +84,7 @@ class TokenService:
         private_keys = {k.kid: serialization.load_pem_private_key(k.private_pem.encode(), None) for k in keys}
         self._public = {kid: key.public_key() for kid, key in private_keys.items()}
         self._signing = (keys[0].kid, private_keys[keys[0].kid])
+        self._loaded_at = time.monotonic()
 
     def issue(self, subject: str, access: list[Access], service: str, lifetime_minutes: int) -> tuple[str, int,
                                                                                                      datetime]:
@@ -119,8 +123,8 @@ class TokenService:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         kid = str(header.get("kid", ""))
-        if kid not in self._public:
-            await self.load()  # a key added by another replica
+        if kid not in self._public and time.monotonic() - self._loaded_at > RELOAD_INTERVAL:
+            await self.load()  # a key added by another replica (at most one read per interval)
         public = self._public.get(kid)
         if public is None or header.get("alg") != ALGORITHM:
             raise InvalidToken("unknown signing key")

@@ -19,8 +19,8 @@ from moorage.db.base import utcnow
 from moorage.db.engine import Database
 from moorage.domain.audit import Actor, AuditEntry, AuditService
 from moorage.domain.configuration import ConfigService
+from moorage.domain.projects import ProjectService
 from moorage.metadata.models import Robot
-from moorage.metadata.queries import projects as projects_q
 from moorage.metadata.queries import robots as q
 
 LEVELS = ("system", "project")
@@ -82,11 +82,13 @@ def expiry(duration: int, start: datetime) -> datetime | None:
 
 
 class RobotService:
-    def __init__(self, db: Database, passwords: Passwords, config: ConfigService, audit: AuditService) -> None:
+    def __init__(self, db: Database, passwords: Passwords, config: ConfigService, audit: AuditService,
+                 projects: ProjectService) -> None:
         self.db = db
         self.passwords = passwords
         self.config = config
         self.audit = audit
+        self.projects = projects
 
     async def name_prefix(self) -> str:
         return str(await self.config.value("robot_name_prefix"))
@@ -131,11 +133,7 @@ class RobotService:
         return RobotPermissions(value, tuple(grants), project)
 
     async def _project(self, name: str) -> ProjectRef:
-        async with self.db.read() as conn:
-            row = await projects_q.find_project_ref(conn, name=name)
-        if row is None:
-            raise NotFound(f"project {name} not found")
-        return ProjectRef(*row)
+        return await self.projects.get_ref(name, is_name=True)
 
     async def create(
         self,

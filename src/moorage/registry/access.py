@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from moorage.auth.context import Authenticator, SecurityContext
+from moorage.auth.grants import repository_actions
 from moorage.auth.tokens import InvalidToken, TokenService
 from moorage.auth.visibility import visible_project_ids
 from moorage.core.errors import MoorageError, oci_error
 from moorage.domain.audit import Actor
-from moorage.domain.projects import ProjectService
-from moorage.oci.names import project_of
 from moorage.web.http import Request
 
 # Route action → the token scope actions a client should ask for.
@@ -29,11 +28,9 @@ class AccessSettings:
 
 
 class RegistryAccess:
-    def __init__(self, authenticator: Authenticator, tokens: TokenService, projects: ProjectService,
-                 settings: AccessSettings) -> None:
+    def __init__(self, authenticator: Authenticator, tokens: TokenService, settings: AccessSettings) -> None:
         self.auth = authenticator
         self.tokens = tokens
-        self.projects = projects
         self.settings = settings
 
     async def context(self, req: Request, action: str | None = None, name: str | None = None) -> SecurityContext:
@@ -90,11 +87,7 @@ class RegistryAccess:
         """May the caller ``action`` (pull, push, delete) on repository ``name``?"""
         if ctx.claims is not None:
             return ctx.claims.allows("repository", name, action)
-        project = await self.projects.find_ref(name=project_of(name))
-        if project is None:
-            # Administrators learn that the project is missing (NAME_UNKNOWN from the handler).
-            return ctx.principal.sysadmin
-        return await ctx.can("repository", action, project)
+        return action in await repository_actions(ctx, name)
 
     async def visible_projects(self, ctx: SecurityContext) -> set[int] | None:
         """Ids of projects whose repositories the caller may list; None means all.  A bearer

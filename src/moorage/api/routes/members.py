@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 
 from moorage.api.lists import created, dump, page_of, paged
 from moorage.api.schemas import ProjectMember, ProjectMemberEntity, RoleRequest
-from moorage.api.security import Security, actor, project_of, require_project, services_of
+from moorage.api.security import Security, actor, project_ref, require_project, services_of
 from moorage.auth.context import SecurityContext
 from moorage.core.errors import BadRequest, Forbidden
 from moorage.domain.members import role_name
@@ -34,7 +34,7 @@ def _not_self(ctx: SecurityContext, member: MemberRow, what: str) -> None:
 @router.get(BASE)
 async def list_members(request: Request, project_name_or_id: str, ctx: Security,
                        entityname: str | None = None) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "member", "list")
     page = page_of(request)
     rows, total = await services_of(request).members.page(ref.id, entityname or None, page.offset, page.limit)
@@ -43,7 +43,7 @@ async def list_members(request: Request, project_name_or_id: str, ctx: Security,
 
 @router.post(BASE, status_code=201)
 async def add_member(request: Request, project_name_or_id: str, body: ProjectMember, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "member", "create")
     user = body.member_user
     if user is None or not (user.user_id or user.username):
@@ -57,7 +57,7 @@ async def add_member(request: Request, project_name_or_id: str, body: ProjectMem
 
 @router.get(ONE)
 async def get_member(request: Request, project_name_or_id: str, mid: int, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "member", "read")
     return JSONResponse(dump(member_entity(await services_of(request).members.get(ref.id, mid))))
 
@@ -65,7 +65,7 @@ async def get_member(request: Request, project_name_or_id: str, mid: int, ctx: S
 @router.put(ONE)
 async def update_member(request: Request, project_name_or_id: str, mid: int, body: RoleRequest,
                         ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "member", "update")
     members = services_of(request).members
     _not_self(ctx, await members.get(ref.id, mid), "change")
@@ -75,7 +75,7 @@ async def update_member(request: Request, project_name_or_id: str, mid: int, bod
 
 @router.delete(ONE)
 async def delete_member(request: Request, project_name_or_id: str, mid: int, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "member", "delete")
     members = services_of(request).members
     _not_self(ctx, await members.get(ref.id, mid), "remove")

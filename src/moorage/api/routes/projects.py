@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from moorage.api.lists import created, dump, page_of, paged
 from moorage.api.schemas import CVEAllowlist, Project, ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary
-from moorage.api.security import Security, actor, project_of, require_project, services_of
+from moorage.api.security import Security, actor, project_ref, require_project, services_of
 from moorage.auth.context import SecurityContext
 from moorage.auth.rbac import Principal, Role, allowed
 from moorage.core.errors import BadRequest, Forbidden, MoorageError, NotFound, Unauthorized
@@ -136,7 +136,7 @@ async def list_projects(request: Request, ctx: Security, q: str | None = None, s
 
 @router.get(ONE)
 async def get_project(request: Request, project_name_or_id: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "read")
     detail = await services_of(request).projects.get(ref.id, _user_id(ctx))
     return JSONResponse(project_json(detail, ctx.principal))
@@ -144,7 +144,7 @@ async def get_project(request: Request, project_name_or_id: str, ctx: Security) 
 
 @router.put(ONE)
 async def update_project(request: Request, project_name_or_id: str, body: ProjectReq, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "update")
     allowlist = body.cve_allowlist
     if allowlist is not None:
@@ -158,7 +158,7 @@ async def update_project(request: Request, project_name_or_id: str, body: Projec
 
 @router.delete(ONE)
 async def delete_project(request: Request, project_name_or_id: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "delete")
     await services_of(request).projects.delete(ref, actor(request, ctx))
     return Response(status_code=200)
@@ -166,7 +166,7 @@ async def delete_project(request: Request, project_name_or_id: str, ctx: Securit
 
 @router.get(ONE + "/_deletable")
 async def project_deletable(request: Request, project_name_or_id: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "delete")
     deletable, message = await services_of(request).projects.deletable(ref.id)
     return JSONResponse(dump(ProjectDeletable(deletable=deletable, message=message)))
@@ -176,7 +176,7 @@ async def project_deletable(request: Request, project_name_or_id: str, ctx: Secu
 async def project_summary(request: Request, project_name_or_id: str, ctx: Security) -> Response:
     """Repository count, and member counts per role for callers who may list members
     (quota and registry arrive with their features)."""
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "read")
     summary = await services_of(request).projects.summary(ref.id)
     body = ProjectSummary(repo_count=summary.repo_count)
@@ -204,7 +204,7 @@ def _known(meta_name: str) -> str:
 @router.get(METADATAS + "/")
 @router.get(METADATAS, include_in_schema=False)
 async def list_metadata(request: Request, project_name_or_id: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "metadata", "read")
     return JSONResponse(await services_of(request).projects.metadata(ref.id))
 
@@ -213,7 +213,7 @@ async def list_metadata(request: Request, project_name_or_id: str, ctx: Security
 @router.post(METADATAS, include_in_schema=False)
 async def add_metadata(request: Request, project_name_or_id: str, ctx: Security,
                        metadata: dict[str, str] = Body(...)) -> Response:  # noqa: B008 - FastAPI's idiom
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "metadata", "create")
     if not metadata:
         raise BadRequest("no metadata given")
@@ -223,7 +223,7 @@ async def add_metadata(request: Request, project_name_or_id: str, ctx: Security,
 
 @router.get(METADATAS + "/{meta_name}")
 async def get_metadata(request: Request, project_name_or_id: str, meta_name: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "metadata", "read")
     values = await services_of(request).projects.metadata(ref.id)
     if _known(meta_name) not in values:
@@ -234,7 +234,7 @@ async def get_metadata(request: Request, project_name_or_id: str, meta_name: str
 @router.put(METADATAS + "/{meta_name}")
 async def update_metadata(request: Request, project_name_or_id: str, meta_name: str, ctx: Security,
                           metadata: dict[str, str] = Body(...)) -> Response:  # noqa: B008 - FastAPI's idiom
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "metadata", "update")
     if _known(meta_name) not in metadata:
         raise BadRequest(f"the body must hold the value of {meta_name}, e.g. {{\"{meta_name}\": \"true\"}}")
@@ -244,7 +244,7 @@ async def update_metadata(request: Request, project_name_or_id: str, meta_name: 
 
 @router.delete(METADATAS + "/{meta_name}")
 async def delete_metadata(request: Request, project_name_or_id: str, meta_name: str, ctx: Security) -> Response:
-    ref = await project_of(request, project_name_or_id)
+    ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "metadata", "delete")
     await services_of(request).projects.delete_metadata(ref, actor(request, ctx), _known(meta_name))
     return Response(status_code=200)

@@ -17,11 +17,11 @@ async def create_session(conn: Conn, session_id: str, user_id: int, csrf_token: 
         id=session_id, user_id=user_id, csrf_token=csrf_token, created_at=now, expires_at=expires_at))
 
 
-async def find_session(conn: Conn, session_id: str, now: datetime) -> tuple[int, str] | None:
-    """(user_id, csrf_token) of a live session, or None."""
-    row = (await conn.execute(select(WebSession.user_id, WebSession.csrf_token).where(
+async def find_session(conn: Conn, session_id: str, now: datetime) -> tuple[int, str, datetime] | None:
+    """(user_id, csrf_token, expires_at) of a live session, or None."""
+    row = (await conn.execute(select(WebSession.user_id, WebSession.csrf_token, WebSession.expires_at).where(
         WebSession.id == session_id, WebSession.expires_at > now))).first()
-    return (int(row[0]), str(row[1])) if row else None
+    return (int(row[0]), str(row[1]), row[2]) if row else None
 
 
 async def touch_session(conn: Conn, session_id: str, expires_at: datetime) -> None:
