@@ -34,6 +34,7 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "BAD_REQUEST": (400, "bad request"),
     "PRECONDITION": (412, "precondition failed"),
     "FORBIDDEN": (403, "forbidden"),
+    "UNPROCESSABLE_ENTITY": (422, "the request cannot be processed"),
     "METHOD_NOT_ALLOWED": (405, "method not allowed"),
     "INTERNAL_ERROR": (500, "internal server error"),
 }

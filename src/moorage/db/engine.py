@@ -17,6 +17,7 @@ PostgreSQL uses asyncpg through SQLAlchemy's asyncio extension.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,10 +117,27 @@ class AsyncConn:
 
 
 class UnitOfWork:
-    """A write transaction's connection (commits when the ``Database.write()`` block ends)."""
+    """A write transaction's connection (commits when the ``Database.write()`` block ends).
+
+    ``after_commit`` callbacks run once the transaction has committed (never if it rolls
+    back): work is enqueued only for changes that exist."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
+        self._after: list[Callable[[], Any]] = []
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` (a plain or async function) after the commit."""
+        self._after.append(callback)
+
+    async def run_after_commit(self) -> None:
+        for callback in self._after:
+            try:
+                result = callback()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # the change is committed; a failed notification is retried by polling
+                logging.getLogger(__name__).exception("after_commit_failed")
 
 
 def _sqlite_pragmas(engine: Engine, writer: bool) -> None:
@@ -189,6 +207,8 @@ class Database:
             async with self.engine.connect() as aconn, aconn.begin():
                 uow = UnitOfWork(AsyncConn(aconn))
                 yield uow
+        if uow._after:
+            await uow.run_after_commit()
 
     async def run_sync(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a plain synchronous connection and commit (migrations, inspection)."""
