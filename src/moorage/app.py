@@ -23,16 +23,33 @@ from moorage.core.logging import configure_logging
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
 from moorage.domain.audit import AuditService
+from moorage.domain.auditpurge import AuditPurgeService
 from moorage.domain.blobs import BlobService
 from moorage.domain.configuration import ConfigService
+from moorage.domain.events import EventLog
+from moorage.domain.executions import ExecutionService
+from moorage.domain.gc import GarbageCollector, GcService
+from moorage.domain.immutability import ImmutabilityService
+from moorage.domain.labels import LabelService
 from moorage.domain.manifests import ManifestService
 from moorage.domain.members import MemberService
+from moorage.domain.outbound import OutboundGuard
 from moorage.domain.projects import ProjectService
 from moorage.domain.pulls import PullRecorder
+from moorage.domain.quotas import QuotaService
 from moorage.domain.repositories import RepositoryService
+from moorage.domain.retention import RetentionService
 from moorage.domain.robots import RobotService
+from moorage.domain.schedules import ScheduleService
 from moorage.domain.uploads import UploadService
 from moorage.domain.users import UserService
+from moorage.domain.webhook_payloads import registry_host
+from moorage.domain.webhooks import WebhookService
+from moorage.jobs.service import JobService
+from moorage.jobs.tasks.auditpurge import purge_audit_job
+from moorage.jobs.tasks.gc import gc_job
+from moorage.jobs.tasks.retention import retention_plan_job, retention_repository_job
+from moorage.jobs.tasks.webhook import webhook_job
 from moorage.registry.access import AccessSettings, RegistryAccess
 from moorage.registry.app import RegistryApp
 from moorage.registry.routes import build_routes
@@ -82,6 +99,18 @@ class Components:
     members: MemberService
     robots: RobotService
     repositories: RepositoryService
+    quotas: QuotaService
+    labels: LabelService
+    events: EventLog
+    executions: ExecutionService
+    schedules: ScheduleService
+    jobs: JobService
+    webhooks: WebhookService
+    auditpurge: AuditPurgeService
+    immutability: ImmutabilityService
+    retention: RetentionService
+    gc: GcService
+    collector: GarbageCollector
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def db_ready(self) -> None:
@@ -114,13 +143,24 @@ class Components:
         return out
 
     async def start(self) -> None:
-        """Make the database ready and start the periodic maintenance loops."""
+        """Make the database ready, start the job service and the periodic maintenance loops."""
         await self.db_ready()
+        jobs = self.settings.jobs
+        await self.jobs.start(run_tasks=jobs.backend == "local" and jobs.run_in_server)
         reg = self.settings.registry
         self.tasks.append(asyncio.create_task(self._every(reg.pull_stats_flush_seconds, self.pulls.flush)))
         self.tasks.append(asyncio.create_task(
             self._every(reg.upload_purge_interval_seconds, lambda: self.uploads.purge_expired(reg.upload_expiry_hours))
         ))
+
+    async def start_worker(self) -> None:
+        """A ``moorage worker`` process: the schema must be current; run tasks, tick."""
+        await upgrade(self.db)
+        await self.jobs.start(run_tasks=True)
+
+    async def stop_worker(self) -> None:
+        await self.jobs.stop()
+        await self.close()
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -129,6 +169,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.pulls.flush()
+        await self.jobs.stop()
         await self.close()
 
     async def close(self) -> None:
@@ -145,26 +186,54 @@ class Components:
                 log.exception("maintenance_failed", work=getattr(work, "__qualname__", str(work)))
 
 
+def register_jobs(c: Components) -> None:
+    """Every job the job service can run, and every subscriber of the event outbox."""
+    c.jobs.add(webhook_job(c.webhooks, c.settings.outbound, c.settings.webhook))
+    c.jobs.add(purge_audit_job(c.auditpurge))
+    c.jobs.add(gc_job(c.collector))
+    c.jobs.add(retention_plan_job(c.retention))
+    c.jobs.add(retention_repository_job(c.retention))
+    c.jobs.subscribe(c.webhooks.on_event)
+
+
 def build_components(settings: Settings) -> Components:
     db = Database(settings.database_url, settings.database.pool_size, settings.database.echo)
     driver = create_driver(settings)
     store = BlobStore(driver, Hashers())
     audit = AuditService(db)
     projects = ProjectService(db, audit)
-    pulls = PullRecorder(db, audit)
+    events = EventLog()
+    pulls = PullRecorder(db, audit, events)
     passwords = Passwords()
-    config = ConfigService(db, settings.auth, audit)
-    manifests = ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes, audit)
-    return Components(
+    config = ConfigService(db, settings.auth, audit, settings.quota)
+    quotas = QuotaService(db, config, events, audit, settings.quota.warning_percent)
+    immutability = ImmutabilityService(db, audit)
+    manifests = ManifestService(db, store, projects, pulls, settings.registry.max_manifest_bytes, audit, events,
+                                quotas, immutability, blob_window_hours=settings.gc.blob_time_window_hours)
+    executions = ExecutionService(db)
+    uploads = UploadService(db, store, projects, quotas)
+    repositories = RepositoryService(db, audit, manifests, projects, events, quotas)
+    components = Components(
         settings=settings, db=db, driver=driver, store=store, projects=projects,
-        uploads=UploadService(db, store, projects), manifests=manifests,
+        uploads=uploads, manifests=manifests,
         blobs=BlobService(db, store), pulls=pulls, passwords=passwords,
         authenticator=Authenticator(db, passwords, settings.auth),
         tokens=TokenService(db, settings.auth.token_issuer), audit=audit,
         config=config, users=UserService(db, passwords, audit), members=MemberService(db, audit),
         robots=RobotService(db, passwords, config, audit, projects),
-        repositories=RepositoryService(db, audit, manifests, projects),
+        repositories=repositories, events=events, immutability=immutability,
+        retention=RetentionService(db, audit, events, executions, ScheduleService(db), repositories, immutability),
+        quotas=quotas,
+        labels=LabelService(db), auditpurge=AuditPurgeService(db, executions, ScheduleService(db)),
+        executions=executions, schedules=ScheduleService(db),
+        jobs=JobService(settings.jobs, db, executions, events),
+        gc=GcService(executions, ScheduleService(db), settings.gc),
+        collector=GarbageCollector(db, store, uploads, settings.gc, settings.registry.upload_expiry_hours),
+        webhooks=WebhookService(db, executions, config, OutboundGuard(settings.outbound.allowed_networks), audit,
+                                registry_host(settings)),
     )
+    register_jobs(components)
+    return components
 
 
 class MoorageApp:
@@ -184,7 +253,10 @@ class MoorageApp:
             settings=components.settings, authenticator=components.authenticator, tokens=components.tokens,
             config=components.config, audit=components.audit, projects=components.projects,
             users=components.users, members=components.members, robots=components.robots,
-            repositories=components.repositories, health=components.health,
+            repositories=components.repositories, health=components.health, quotas=components.quotas,
+            executions=components.executions, schedules=components.schedules,
+            labels=components.labels, webhooks=components.webhooks, auditpurge=components.auditpurge,
+            immutability=components.immutability, retention=components.retention, gc=components.gc,
         )))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -95,6 +95,10 @@ def start_moorage(
         "MOORAGE_LOG__LEVEL": "warning", "PYTHONUNBUFFERED": "1", "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         # Suites sign in wrongly on purpose; the lockout tests start their own servers.
         "MOORAGE_AUTH__LOCKOUT_THRESHOLD": "1000", "MOORAGE_AUTH__LOCKOUT_ADDRESS_THRESHOLD": "100000",
+        # Jobs: schedules and the outbox are checked often, so tests wait seconds, not minutes;
+        # webhook receivers started by tests listen on loopback.
+        "MOORAGE_JOBS__TICK_SECONDS": "0.5", "MOORAGE_JOBS__HEARTBEAT_SECONDS": "1",
+        "MOORAGE_OUTBOUND__ALLOWED_NETWORKS": '["127.0.0.0/8"]', "MOORAGE_WEBHOOK__BACKOFF_SECONDS": "0.5",
     })
     if db_url:
         env["MOORAGE_DATABASE__URL"] = db_url

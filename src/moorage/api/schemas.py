@@ -695,3 +695,256 @@ class Permission(_Response):
 
     resource: str | None = None
     action: str | None = None
+
+
+QuotaRefObject = dict[str, Any]
+"""A quota's reference object (for a project: ``{id, name, owner_name}``), opaque in the swagger."""
+
+
+class QuotaUpdateReq(_Request):
+    """The new hard limits for a quota."""
+
+    hard: dict[str, int] | None = None
+
+
+class Quota(_Response):
+    """The quota object: its reference, hard limits and usage."""
+
+    id: int | None = None
+    ref: QuotaRefObject | None = None
+    hard: dict[str, int] | None = None
+    used: dict[str, int] | None = None
+    creation_time: DateTime | None = None
+    update_time: DateTime | None = None
+
+
+# Webhooks ------------------------------------------------------------------------------------------
+
+EventType = str
+"""Swagger ``EventType``: a webhook event type name such as PUSH_ARTIFACT."""
+NotifyType = str
+"""Swagger ``NotifyType``: a webhook target type, http or slack."""
+PayloadFormatType = str
+"""Swagger ``PayloadFormatType``: a webhook payload format, Default or CloudEvents."""
+
+
+class WebhookTargetObject(_Request):
+    """A webhook policy target: where and how events are delivered."""
+
+    type: str | None = None
+    address: str | None = None
+    auth_header: str | None = None
+    skip_cert_verify: bool | None = None
+    payload_format: PayloadFormatType | None = None
+
+
+class WebhookPolicy(_Request):
+    """A project webhook policy."""
+
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    project_id: int | None = None
+    targets: list[WebhookTargetObject] | None = None
+    event_types: list[str] | None = None
+    creator: str | None = None
+    creation_time: DateTime | None = None
+    update_time: DateTime | None = None
+    enabled: bool | None = None
+
+
+class WebhookLastTrigger(_Response):
+    """When a webhook policy was last triggered by an event type."""
+
+    policy_name: str | None = None
+    event_type: str | None = None
+    enabled: bool | None = None
+    creation_time: DateTime | None = None
+    last_trigger_time: DateTime | None = None
+
+
+class PayloadFormat(_Response):
+    """The payload formats a webhook notify type supports."""
+
+    notify_type: NotifyType | None = None
+    formats: list[PayloadFormatType] | None = None
+
+
+class SupportedWebhookEventTypes(_Response):
+    """Supported webhook event types, notify types and payload formats."""
+
+    event_type: list[EventType] | None = None
+    notify_type: list[NotifyType] | None = None
+    payload_formats: list[PayloadFormat] | None = None
+
+
+class Metrics(_Response):
+    """Task counts of an execution by status."""
+
+    task_count: int | None = None
+    success_task_count: int | None = None
+    error_task_count: int | None = None
+    pending_task_count: int | None = None
+    running_task_count: int | None = None
+    scheduled_task_count: int | None = None
+    stopped_task_count: int | None = None
+
+
+class Execution(_Response):
+    """A run of a job-service vendor (a webhook delivery, a preheat...)."""
+
+    id: int | None = None
+    vendor_type: str | None = None
+    vendor_id: int | None = None
+    status: str | None = None
+    status_message: str | None = None
+    metrics: Metrics | None = None
+    trigger: str | None = None
+    extra_attrs: dict[str, Any] | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+class Task(_Response):
+    """A task of an execution."""
+
+    id: int | None = None
+    execution_id: int | None = None
+    status: str | None = None
+    status_message: str | None = None
+    run_count: int | None = None
+    extra_attrs: dict[str, Any] | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+class ImmutableSelector(_Request):
+    """A doublestar selector of an immutable tag rule."""
+
+    kind: str | None = None
+    decoration: str | None = None
+    pattern: str | None = None
+    extras: str | None = None
+
+
+class ImmutableRule(_Request):
+    """An immutable tag rule of a project."""
+
+    id: int | None = None
+    priority: int | None = None
+    disabled: bool | None = None
+    action: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    tag_selectors: list[ImmutableSelector] | None = None
+    scope_selectors: dict[str, list[ImmutableSelector]] | None = None
+
+
+class RetentionRuleParamMetadata(_Response):
+    """A parameter of a retention rule template."""
+
+    type: str | None = None
+    unit: str | None = None
+    required: bool | None = None
+
+
+class RetentionRuleMetadata(_Response):
+    """A retention rule template."""
+
+    rule_template: str | None = None
+    display_text: str | None = None
+    action: str | None = None
+    params: list[RetentionRuleParamMetadata] | None = None
+
+
+class RetentionSelectorMetadata(_Response):
+    """A selector kind retention rules support, with its decorations."""
+
+    display_text: str | None = None
+    kind: str | None = None
+    decorations: list[str] | None = None
+
+
+class RetentionMetadata(_Response):
+    """The tag retention templates and selectors."""
+
+    templates: list[RetentionRuleMetadata] | None = None
+    scope_selectors: list[RetentionSelectorMetadata] | None = None
+    tag_selectors: list[RetentionSelectorMetadata] | None = None
+
+
+class RetentionSelector(_Request):
+    """A doublestar selector of a retention rule."""
+
+    kind: str | None = None
+    decoration: str | None = None
+    pattern: str | None = None
+    extras: str | None = None
+
+
+class RetentionRule(_Request):
+    """A retention rule: what to retain among the selected artifacts."""
+
+    id: int | None = None
+    priority: int | None = None
+    disabled: bool | None = None
+    action: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    tag_selectors: list[RetentionSelector] | None = None
+    scope_selectors: dict[str, list[RetentionSelector]] | None = None
+
+
+class RetentionRuleTrigger(_Request):
+    """When a retention policy runs (kind Schedule, settings.cron)."""
+
+    kind: str | None = None
+    settings: dict[str, Any] | None = None
+    references: dict[str, Any] | None = None
+
+
+class RetentionPolicyScope(_Request):
+    """What a retention policy applies to (a project)."""
+
+    level: str | None = None
+    ref: int | None = None
+
+
+class RetentionPolicy(_Request):
+    """A project's tag retention policy."""
+
+    id: int | None = None
+    algorithm: str | None = None
+    rules: list[RetentionRule] | None = None
+    trigger: RetentionRuleTrigger | None = None
+    scope: RetentionPolicyScope | None = None
+
+
+class RetentionExecution(_Response):
+    """A run of a retention policy."""
+
+    id: int | None = None
+    policy_id: int | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    status: str | None = None
+    trigger: str | None = None
+    dry_run: bool | None = None
+
+
+class RetentionExecutionTask(_Response):
+    """A retention run's task: one repository."""
+
+    id: int | None = None
+    execution_id: int | None = None
+    repository: str | None = None
+    job_id: str | None = None
+    status: str | None = None
+    status_code: int | None = None
+    status_revision: int | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    total: int | None = None
+    retained: int | None = None

@@ -9,12 +9,21 @@ from moorage.auth.context import Authenticator
 from moorage.auth.tokens import TokenService
 from moorage.config import Settings
 from moorage.domain.audit import AuditService
+from moorage.domain.auditpurge import AuditPurgeService
 from moorage.domain.configuration import ConfigService
+from moorage.domain.executions import ExecutionService
+from moorage.domain.gc import GcService
+from moorage.domain.immutability import ImmutabilityService
+from moorage.domain.labels import LabelService
 from moorage.domain.members import MemberService
 from moorage.domain.projects import ProjectService
+from moorage.domain.quotas import QuotaService
 from moorage.domain.repositories import RepositoryService
+from moorage.domain.retention import RetentionService
 from moorage.domain.robots import RobotService
+from moorage.domain.schedules import ScheduleService
 from moorage.domain.users import UserService
+from moorage.domain.webhooks import WebhookService
 
 
 @dataclass
@@ -29,4 +38,13 @@ class ApiServices:
     members: MemberService
     robots: RobotService
     repositories: RepositoryService
+    quotas: QuotaService
+    labels: LabelService
+    auditpurge: AuditPurgeService
+    executions: ExecutionService
+    schedules: ScheduleService
+    webhooks: WebhookService
+    immutability: ImmutabilityService
+    retention: RetentionService
+    gc: GcService
     health: Callable[[], Awaitable[dict[str, str]]]  # component -> "healthy" | "unhealthy"

@@ -119,6 +119,39 @@ def _run_uvicorn(settings: Settings) -> None:
     )
 
 
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    concurrency: Annotated[int | None, typer.Option(help="Tasks run at once (default: jobs.workers)")] = None,
+) -> None:
+    """Run a job worker: GC, retention, webhook deliveries, audit purge... (scaled-out mode:
+    jobs.backend=redis; with the local backend it runs Pending tasks from the database)."""
+    import signal
+
+    from moorage.app import build_components
+
+    settings = _settings(config, data_dir)
+    if concurrency is not None:
+        settings.jobs.workers = concurrency
+    console.print(f"moorage {__version__} worker (backend: {settings.jobs.backend}, "
+                  f"concurrency: {settings.jobs.workers}, database: {settings.database_url.split('://')[0]})")
+
+    async def run() -> None:
+        components = build_components(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await components.start_worker()
+            await stop.wait()
+        finally:
+            await components.stop_worker()
+
+    asyncio.run(run())
+
+
 def _with_components(config: Path | None, data_dir: Path | None, work: Callable[[Any], Awaitable[T]]) -> T:
     """Build the components, make the database ready, run ``work``, release everything.
 
@@ -189,6 +222,53 @@ def admin_reset_password(
         raise typer.Exit(2)
     _with_components(config, data_dir, lambda c: c.users.reset_password(username, password))
     print(f"password of {username} reset")
+
+
+@app.command("gc")
+def garbage_collect(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be freed; change nothing")] = False,
+    delete_untagged: Annotated[bool, typer.Option("--delete-untagged", help="Also delete untagged artifacts")] = False,
+    time_window: Annotated[float | None, typer.Option(
+        "--time-window", help="Hours: blobs touched more recently stay (default: gc.blob_time_window_hours)")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Collect garbage now, in this process, while the registry keeps serving (the run shows in
+    the GC history; a server or worker that picks it up first runs it and this command follows)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from moorage.domain.gc import GcParams
+
+    params = GcParams(delete_untagged=delete_untagged, dry_run=dry_run, time_window=time_window)
+    finished = ("Success", "Error", "Stopped")
+
+    async def work(c: Any) -> tuple[Any, str]:
+        execution_id = await c.gc.run_now(params)
+        runner = asyncio.create_task(c.jobs.runner.run((await c.gc.task_ids(execution_id))[0]))
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[freed]}"), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task(f"gc {execution_id}: starting", total=None, freed="")
+            while True:
+                record = await c.gc.get(execution_id)
+                extra = record.extra_attrs
+                progress.update(bar, description=f"gc {execution_id}: {extra.get('phase', 'starting')}",
+                                completed=extra.get("deleted_blobs", 0), total=extra.get("candidate_blobs") or None,
+                                freed=f"{extra.get('freed_bytes', 0) / 1048576:.1f} MiB")
+                if runner.done() and record.status in finished:
+                    break
+                await asyncio.wait({runner}, timeout=0.25)
+        await runner
+        return record, await c.gc.log(execution_id)
+
+    record, log = _with_components(config, data_dir, work)
+    print(log, end="")
+    extra = record.extra_attrs
+    print(f"gc {record.id}: {record.status}: {extra.get('deleted_blobs', 0)} blob(s) and "
+          f"{extra.get('deleted_manifests', 0)} manifest(s) {'eligible' if dry_run else 'deleted'}, "
+          f"{extra.get('freed_bytes', 0)} bytes {'would be ' if dry_run else ''}freed")
+    if record.status != "Success":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -99,6 +99,51 @@ class AuthSettings(BaseModel):
     lockout_seconds: int = Field(300, ge=1, description="How long a lock lasts")
 
 
+class JobSettings(BaseModel):
+    """The job service: where queued work runs and how schedules tick."""
+
+    backend: Literal["local", "redis"] = Field(
+        "local", description="local: in-process workers (embedded default); redis: `moorage worker` processes "
+        "consume a SAQ queue in Redis, servers only enqueue")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis backend")
+    queue_name: str = Field("moorage", description="Queue (and Redis key prefix) name; one per installation")
+    workers: int = Field(4, ge=1, description="Tasks run at once per process (local) or per worker (redis)")
+    run_in_server: bool = Field(
+        True, description="With the local backend, servers run tasks themselves; ignored with redis")
+    tick_seconds: float = Field(5.0, gt=0, description="How often schedules, the outbox and stuck tasks are checked")
+    heartbeat_seconds: float = Field(15.0, gt=0, description="A running task proves it is alive this often")
+    dead_after_seconds: float = Field(
+        120.0, gt=0, description="A running task silent this long lost its worker: retried or failed")
+    default_timeout_seconds: float = Field(24 * 3600.0, gt=0, description="Time limit of a task with none of its own")
+
+
+class GcSettings(BaseModel):
+    blob_time_window_hours: float = Field(
+        2.0, ge=0, description="Blobs uploaded or mounted this recently are never collected (pushes in flight)")
+    batch_size: int = Field(1000, ge=1, le=10000, description="Blobs marked and swept per batch (resumable unit)")
+    delete_workers: int = Field(8, ge=1, le=64, description="Storage deletes in flight at once")
+
+
+class QuotaSettings(BaseModel):
+    storage_per_project: int = Field(
+        -1, ge=-1, description="Default storage quota of a new project in bytes (-1: none)")
+    warning_percent: int = Field(85, ge=1, le=100, description="QUOTA_WARNING when usage crosses this share")
+
+
+class OutboundSettings(BaseModel):
+    """Requests Moorage makes itself (webhooks, later replication): SSRF protection."""
+
+    allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs allowed although loopback, link-local or private "
+        "(e.g. [\"10.0.0.0/8\"]); everything public is allowed")
+    timeout_seconds: float = Field(10.0, gt=0, description="Per-request timeout")
+
+
+class WebhookSettings(BaseModel):
+    max_retries: int = Field(3, ge=0, description="Delivery attempts after the first one fails")
+    backoff_seconds: float = Field(10.0, ge=0, description="First retry delay; doubles per attempt")
+
+
 class LogSettings(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     format: Literal["console", "json"] = Field("console", description="console for people, json for collectors")
@@ -120,6 +165,11 @@ class Settings(BaseSettings):
         None, description="Password of 'admin' on first start (MOORAGE_ADMIN_PASSWORD); "
         "when unset one is generated and written to <data_dir>/admin-password")
     log: LogSettings = LogSettings()
+    jobs: JobSettings = JobSettings()
+    gc: GcSettings = GcSettings()
+    quota: QuotaSettings = QuotaSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("data_dir")
     @classmethod

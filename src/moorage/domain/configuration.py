@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from moorage.config.settings import AuthSettings
+from moorage.config.settings import AuthSettings, QuotaSettings
 from moorage.core.errors import BadRequest
 from moorage.db.engine import Database
 from moorage.domain.audit import Actor, AuditEntry, AuditService
@@ -32,18 +32,24 @@ KEYS: dict[str, Key] = {
     "robot_token_duration": Key(int, minimum=-1),
     "robot_name_prefix": Key(str),
     "banner_message": Key(str),
+    "notification_enable": Key(bool),  # webhooks: when false, events trigger no deliveries
+    "quota_per_project_enable": Key(bool),
+    "storage_per_project": Key(int, minimum=-1),  # bytes; -1 unlimited
 }
 
 
 class ConfigService:
-    def __init__(self, db: Database, auth: AuthSettings, audit: AuditService) -> None:
+    def __init__(self, db: Database, auth: AuthSettings, audit: AuditService,
+                 quota: QuotaSettings | None = None) -> None:
+        quota = quota or QuotaSettings()
         self.db = db
         self.defaults: dict[str, Any] = {
             "auth_mode": "db_auth", "primary_auth_mode": False, "self_registration": auth.self_registration,
             "project_creation_restriction": auth.project_creation_restriction,
             "token_expiration": auth.token_expiration, "session_timeout": auth.session_timeout,
             "robot_token_duration": auth.robot_token_duration, "robot_name_prefix": auth.robot_name_prefix,
-            "banner_message": "",
+            "banner_message": "", "notification_enable": True,
+            "quota_per_project_enable": True, "storage_per_project": quota.storage_per_project,
         }
         self.audit = audit
 

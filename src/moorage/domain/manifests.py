@@ -9,10 +9,14 @@ import orjson
 import structlog
 
 from moorage.core.errors import oci_error
-from moorage.db.engine import Database
+from moorage.db.engine import Database, UnitOfWork
+from moorage.domain import blobs as lifecycle
 from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
+from moorage.domain.events import DELETE_ARTIFACT, PUSH_ARTIFACT, EventLog
+from moorage.domain.immutability import ImmutabilityService
 from moorage.domain.projects import ProjectService
 from moorage.domain.pulls import PullRecorder
+from moorage.domain.quotas import QuotaService
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import projects as pq
@@ -37,10 +41,15 @@ class PushResult:
 class ManifestService:
     def __init__(
         self, db: Database, store: BlobStore, projects: ProjectService, pulls: PullRecorder, max_bytes: int,
-        audit: AuditService,
+        audit: AuditService, events: EventLog, quotas: QuotaService,
+        immutability: ImmutabilityService | None = None, blob_window_hours: float = 2.0,
     ) -> None:
         self.db = db
+        self.blob_window_hours = blob_window_hours  # GC's time window: deletes keep fresher blob links
+        self.immutability = immutability or ImmutabilityService(db, audit)
+        self.quotas = quotas
         self.audit = audit
+        self.events = events
         self.store = store
         self.projects = projects
         self.pulls = pulls
@@ -63,7 +72,11 @@ class ManifestService:
         if record_pull:
             where = f"{repository}:{reference}" if found.tag_id is not None else f"{repository}@{found.digest}"
             self.pulls.record(found.repository_id, found.artifact_id, found.tag_id,
-                              (actor, AuditEntry("pull", "artifact", where, found.project_id)))
+                              (actor, AuditEntry("pull", "artifact", where, found.project_id)),
+                              {"repository": repository, "digest": found.digest,
+                               "tag": None if is_digest(reference) else reference,
+                               "media_type": found.media_type, "size": len(found.content),
+                               "repository_id": found.repository_id, "artifact_id": found.artifact_id})
         return found
 
     async def put(self, repository: str, reference: str, body: bytes, content_type: str | None,
@@ -85,6 +98,8 @@ class ManifestService:
         platform = await self._check_references(repository, project_id, parsed)
         async with self.db.write() as uow:
             repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
+            blob_ids = await lifecycle.lock_references(uow.conn, repo_id, lifecycle.blob_digests(parsed),
+                                                       [c.digest for c in parsed.children])
             artifact_id = await aq.create_artifact(
                 uow.conn,
                 repository_id=repo_id, project_id=project_id, digest=digest, media_type=parsed.media_type,
@@ -93,16 +108,21 @@ class ManifestService:
                 size=len(body), subject_digest=parsed.subject.digest if parsed.subject else None,
                 platform=platform, annotations=parsed.annotations, content=body,
             )
+            await bq.create_artifact_blobs(uow.conn, artifact_id, blob_ids)
             if parsed.is_index:
                 await aq.create_references(uow.conn, artifact_id, [
                     {"child_digest": c.digest, "platform": c.platform, "annotations": c.annotations}
                     for c in parsed.children
                 ])
             if tag is not None:
+                await self.immutability.check_push(uow.conn, project_id, repository, repo_id, tag, artifact_id)
                 await aq.upsert_tag(uow.conn, repo_id, tag, artifact_id)
             where = f"{repository}:{tag}" if tag is not None else f"{repository}@{digest}"
             await self.audit.record(uow.conn, actor, AuditEntry("create", "artifact", where, project_id,
                                                                 description=f"pushed {digest}"))
+            await self.events.emit_in(uow, PUSH_ARTIFACT, project_id, actor.username, {
+                "repository": repository, "digest": digest, "tag": tag, "media_type": parsed.media_type,
+                "size": len(body), "repository_id": repo_id, "artifact_id": artifact_id})
         log.debug("manifest_pushed", repository=repository, digest=digest, tag=tag)
         return PushResult(digest, parsed.subject.digest if parsed.subject else None)
 
@@ -110,20 +130,37 @@ class ManifestService:
         """Delete a manifest by digest (with its tags) or, by tag, only the tag."""
         async with self.db.write() as uow:
             repo_id = await self._require_repository(uow.conn, repository)
+            await self.immutability.check_reference_deletable(uow.conn, repository, repo_id, reference)
             if is_digest(reference):
-                deleted = await aq.delete_artifact(uow.conn, repo_id, str(parse_digest(reference)))
+                deleted = await self._delete_artifact(uow, repository, repo_id, str(parse_digest(reference)))
                 entry = AuditEntry("delete", "artifact", f"{repository}@{reference}")
             else:
                 deleted = await aq.delete_tag(uow.conn, repo_id, validate_tag(reference))
                 entry = AuditEntry("delete", "tag", f"{repository}:{reference}")
             if deleted:
                 project = await pq.find_project_ref(uow.conn, name=project_of(repository))
+                project_id = project[0] if project else None
                 await self.audit.record(uow.conn, actor, AuditEntry(
-                    entry.operation, entry.resource_type, entry.resource, project[0] if project else None))
+                    entry.operation, entry.resource_type, entry.resource, project_id))
+                if entry.resource_type == "artifact":
+                    await self.events.emit_in(uow, DELETE_ARTIFACT, project_id, actor.username, {
+                        "repository": repository, "digest": reference, "tag": None, "repository_id": repo_id})
         if not deleted:
             raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
                             detail={"reference": reference})
         log.info("manifest_deleted", repository=repository, reference=reference)
+
+    async def _delete_artifact(self, uow: UnitOfWork, repository: str, repo_id: int, digest: str) -> bool:
+        """Delete the artifact and release the blob links no artifact needs any more (quota
+        lock first: the one lock order, see ``domain/blobs.py``)."""
+        project = await pq.find_project_ref(uow.conn, name=project_of(repository))
+        await lifecycle.lock_quota(uow.conn, project[0] if project else None)
+        artifact_id = await aq.find_artifact_id(uow.conn, repo_id, digest)
+        blob_ids = await lifecycle.lock_blobs_of(uow.conn, [artifact_id]) if artifact_id is not None else []
+        deleted = await aq.delete_artifact(uow.conn, repo_id, digest)
+        if deleted and project is not None:
+            await lifecycle.release(uow.conn, project[0], repo_id, blob_ids, self.blob_window_hours)
+        return deleted
 
     async def tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
         async with self.db.read() as conn:
@@ -184,12 +221,20 @@ class ManifestService:
         return None
 
     async def _store_empty_config(self, repository: str, project_id: int) -> None:
-        if await self.store.size(EMPTY_JSON_DIGEST) is None:
+        # Claimed before the bytes are written, as any upload (see domain/blobs.py); if the
+        # collector takes the claimed row meanwhile (a zero time window), claim and write again.
+        for _ in range(20):
+            claimed = await lifecycle.claim(self.db, EMPTY_JSON_DIGEST)
             await self.store.put_content(EMPTY_JSON_DIGEST, EMPTY_JSON)
-        async with self.db.write() as uow:
-            repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
-            blob_id = await bq.create_blob(uow.conn, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
-            await bq.link_blob(uow.conn, blob_id, repo_id, project_id)
+            # The only blob a manifest PUT can bring into the project (the others must be linked
+            # to the repository already, so the project holds them): it counts against the quota.
+            async with self.quotas.write(project_id, repository, EMPTY_JSON_DIGEST) as uow:
+                repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
+                if await bq.settle_blob(uow.conn, claimed, len(EMPTY_JSON)):
+                    await bq.link_blob(uow.conn, claimed.id, repo_id, project_id)
+                    return
+        raise oci_error("MANIFEST_BLOB_UNKNOWN", f"could not store {EMPTY_JSON_DIGEST}; push again",
+                        detail={"digest": EMPTY_JSON_DIGEST})
 
     async def _platform(self, config_digest: str) -> dict[str, Any] | None:
         try:

@@ -16,6 +16,7 @@ from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
 from moorage.metadata.models import Project
 from moorage.metadata.queries import members as members_q
 from moorage.metadata.queries import projects as q
+from moorage.metadata.queries import quotas as quotas_q
 from moorage.metadata.queries import robots as robots_q
 from moorage.oci.names import project_of, validate_project_name
 
@@ -76,6 +77,7 @@ class ProjectDetail:
 class ProjectSummary:
     repo_count: int
     members_by_role: dict[int, int]
+    quota: quotas_q.Usage | None = None  # storage limit (-1: unlimited) and usage in bytes
 
 
 def _describe(values: Mapping[str, str]) -> str:
@@ -88,16 +90,16 @@ class ProjectService:
         self.audit = audit
 
     async def create(self, name: str, public: bool = False, *, metadata: Mapping[str, str] | None = None,
-                     owner_id: int | None = None, actor: Actor = SYSTEM) -> int:
+                     owner_id: int | None = None, actor: Actor = SYSTEM, storage_limit: int = -1) -> int:
         """Create a project; raise Conflict if the name is taken, NAME_INVALID if malformed,
         BAD_REQUEST for bad metadata (whose ``public``, when given, wins over ``public``).
-        The owner (a user) becomes its ProjectAdmin member."""
+        The owner (a user) becomes its ProjectAdmin member; ``storage_limit`` is its quota."""
         validate_project_name(name)
         values = normalize_metadata(metadata or {})
         if "public" in values:
             public = values.pop("public") == "true"
         async with self.db.write() as uow:
-            project_id = await q.create_project(uow.conn, name, public, owner_id)
+            project_id = await q.create_project(uow.conn, name, public, owner_id, storage_limit)
             if project_id is None:
                 raise Conflict(f"project {name} already exists")
             await q.set_metadata(uow.conn, project_id, values)
@@ -191,7 +193,8 @@ class ProjectService:
     async def summary(self, project_id: int) -> ProjectSummary:
         async with self.db.read() as conn:
             repos = (await q.count_repositories(conn, [project_id])).get(project_id, 0)
-            return ProjectSummary(repos, await members_q.count_members_by_role(conn, project_id))
+            return ProjectSummary(repos, await members_q.count_members_by_role(conn, project_id),
+                                  await quotas_q.find_usage(conn, project_id))
 
     # Changing --------------------------------------------------------------------------
 

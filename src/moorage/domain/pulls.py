@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
 from moorage.domain.audit import Actor, AuditEntry, AuditService
+from moorage.domain.events import PULL_ARTIFACT, EventLog
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import projects as pq
 
@@ -26,9 +28,12 @@ PullKey = tuple[str, str, str, int | None]  # username, client address, resource
 
 
 class PullRecorder:
-    def __init__(self, db: Database, audit: AuditService) -> None:
+    def __init__(self, db: Database, audit: AuditService, events: EventLog) -> None:
         self.db = db
         self.audit = audit
+        self.events = events
+        # PULL_ARTIFACT events, one per (caller, resource) per flush window, like the audit entries.
+        self._pulled: dict[tuple[str, str], tuple[int | None, dict[str, Any]]] = {}
         # Pulls of one resource by one caller within a flush window are one audit entry
         # ("pulled N times"): a busy CI fleet would otherwise write a row per manifest GET.
         self._audit: dict[PullKey, tuple[int, datetime]] = {}
@@ -38,10 +43,12 @@ class PullRecorder:
         self._repositories: dict[int, int] = defaultdict(int)
 
     def record(self, repository_id: int, artifact_id: int, tag_id: int | None,
-               pulled: tuple[Actor, AuditEntry] | None = None) -> None:
+               pulled: tuple[Actor, AuditEntry] | None = None, event: dict[str, Any] | None = None) -> None:
         now = utcnow()
         if pulled is not None:
             actor, entry = pulled
+            if event is not None:
+                self._pulled.setdefault((actor.username, entry.resource), (entry.project_id, event))
             key = (actor.username, actor.client_ip, entry.resource, entry.project_id)
             seen = self._audit.get(key)
             self._audit[key] = (seen[0] + 1, seen[1]) if seen else (1, now)
@@ -61,9 +68,12 @@ class PullRecorder:
         if not self._artifacts and not self._audit:
             return
         artifacts, tags, repos = self._artifacts, self._tags, dict(self._repositories)
-        entries = self._audit
+        entries, pulled = self._audit, self._pulled
         self._artifacts, self._tags, self._repositories, self._audit = {}, {}, defaultdict(int), {}
+        self._pulled = {}
         async with self.db.write() as uow:
+            for (username, _), (project_id, data) in pulled.items():
+                await self.events.emit_in(uow, PULL_ARTIFACT, project_id, username, data)
             await aq.record_pulls(uow.conn, artifacts, tags)
             await pq.add_repository_pulls(uow.conn, repos)
             await self.audit.record_many(uow.conn, [

@@ -3,13 +3,14 @@ changes, copies between projects and deletion.
 
 Artifacts are assembled in Harbor's shape (dicts with its JSON field names).  Deleting an
 artifact takes its tags, its accessories (manifests whose ``subject`` it is) and those index
-children nothing else needs with it; blobs stay for garbage collection.  A copy links the
+children nothing else needs with it; blob links nothing needs any more go at once (the quota
+usage drops), their bytes at garbage collection.  A copy links the
 existing blobs to the destination, as a cross-repository mount does, and copies no bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -20,12 +21,16 @@ from moorage.auth.visibility import visible_project_ids
 from moorage.core.errors import BadRequest, Conflict, Forbidden, MoorageError, NotFound, PreconditionFailed
 from moorage.core.query import Condition, Page
 from moorage.db.engine import Conn, Database
+from moorage.domain import blobs as lifecycle
 from moorage.domain.audit import Actor, AuditEntry, AuditService
+from moorage.domain.events import DELETE_ARTIFACT, EventLog
 from moorage.domain.manifests import MAX_CONFIG_READ, ManifestService
 from moorage.domain.projects import ProjectService
+from moorage.domain.quotas import QuotaService
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import catalog as cq
+from moorage.metadata.queries import labels as lq
 from moorage.metadata.queries import projects as pq
 from moorage.metadata.queries.catalog import (
     ArtifactFilter,
@@ -90,9 +95,11 @@ def parse_source(value: str) -> tuple[str, str]:
 
 class RepositoryService:
     def __init__(self, db: Database, audit: AuditService, manifests: ManifestService,
-                 projects: ProjectService) -> None:
+                 projects: ProjectService, events: EventLog, quotas: QuotaService) -> None:
         self.db = db
+        self.quotas = quotas
         self.audit = audit
+        self.events = events
         self.manifests = manifests
         self.projects = projects
 
@@ -126,7 +133,15 @@ class RepositoryService:
         """Delete the repository with every artifact and tag in it."""
         async with self.db.write() as uow:
             repo_id = await _repository_id(uow.conn, name)
+            await self.manifests.immutability.check_repository_deletable(uow.conn, project_id, name, repo_id)
+            await lifecycle.lock_quota(uow.conn, project_id)  # first, as every linking transaction
+            # Then the repository row, as a manifest PUT takes it (its upsert) before writing tags:
+            # a concurrent PUT waits here instead of deadlocking on the tags deleted below.
+            await pq.ensure_repository(uow.conn, project_id, name)
+            released = await bq.list_repository_blob_ids(uow.conn, repo_id)
+            await bq.lock_blob_ids(uow.conn, released)
             await cq.delete_repository(uow.conn, repo_id)
+            await lifecycle.release(uow.conn, project_id, None, released, self.manifests.blob_window_hours)
             await self.audit.record(uow.conn, actor, AuditEntry("delete", "repository", name, project_id))
         log.info("repository_deleted", repository=name)
 
@@ -150,16 +165,31 @@ class RepositoryService:
             art["extra_attrs"] = {**art.get("extra_attrs", {}), **await self._image_config(row)}
         return art
 
-    async def delete_artifact(self, repository: str, reference: str, actor: Actor) -> None:
+    async def delete_artifact(self, repository: str, reference: str, actor: Actor,
+                              expect_tags: frozenset[str] | None = None) -> None:
         """Delete an artifact with its tags and accessories, and the index children that only it
-        referenced; PreconditionFailed while an index still references it."""
+        referenced; PreconditionFailed while an index still references it.  ``expect_tags``
+        (retention): Conflict unless the artifact still has exactly these tags."""
         async with self.db.write() as uow:
             repo_id = await _repository_id(uow.conn, repository)
             row = await _artifact(uow.conn, repo_id, repository, reference)
-            deleted = await _delete_deeply(uow.conn, repo_id, row, "root")
+            if expect_tags is not None:
+                current = frozenset(t.name for t in (await cq.list_tags_of(uow.conn, [row.id])).get(row.id, []))
+                if current != expect_tags:
+                    raise Conflict(f"the tags of {repository}@{row.digest} changed: now {sorted(current)}")
+            await self.manifests.immutability.check_artifact_deletable(
+                uow.conn, row.project_id, repository, row.id, f"artifact {repository}@{row.digest}")
+            await lifecycle.lock_quota(uow.conn, row.project_id)  # first, as every linking transaction
+            await pq.ensure_repository(uow.conn, row.project_id, repository)  # then the row, as in delete()
+            released: list[int] = []
+            deleted = await _delete_deeply(uow.conn, repo_id, row, "root", released)
+            await lifecycle.release(uow.conn, row.project_id, repo_id, released, self.manifests.blob_window_hours)
             await self.audit.record(uow.conn, actor, AuditEntry(
                 "delete", "artifact", f"{repository}@{row.digest}", row.project_id,
                 description=f"deleted {len(deleted)} manifest(s)"))
+            await self.events.emit_in(uow, DELETE_ARTIFACT, row.project_id, actor.username, {
+                "repository": repository, "digest": row.digest, "tag": None, "media_type": row.media_type,
+                "size": row.size, "repository_id": repo_id, "artifact_id": row.id})
         log.info("artifact_deleted", repository=repository, digest=row.digest, manifests=len(deleted))
 
     async def copy(self, source: str, reference: str, destination: str, project_id: int, actor: Actor) -> str:
@@ -169,7 +199,9 @@ class RepositoryService:
             validate_name(destination)
         except MoorageError as exc:
             raise BadRequest(exc.message) from None
-        async with self.db.write() as uow:
+        # The blobs the copy links into the project count against its quota (403 DENIED).
+        quota = self.quotas.write(project_id, destination, reference if is_digest(reference) else "", actor)
+        async with quota as uow:
             conn = uow.conn
             src_repo = await pq.find_repository_id(conn, source)
             if src_repo is None:
@@ -181,6 +213,8 @@ class RepositoryService:
             target = _Copy(conn, src_repo, dst_repo, project_id)
             artifact_id = await target.artifact(row)
             for tag in (await cq.list_tags_of(conn, [row.id])).get(row.id, []):
+                await self.manifests.immutability.check_push(conn, project_id, destination, dst_repo, tag.name,
+                                                             artifact_id)
                 await aq.upsert_tag(conn, dst_repo, tag.name, artifact_id)
             await self.audit.record(conn, actor, AuditEntry(
                 "create", "artifact", f"{destination}@{row.digest}", project_id,
@@ -221,6 +255,8 @@ class RepositoryService:
             found = await aq.find_tag(uow.conn, repo_id, name)
             if found is None or found[1] != row.id:
                 raise NotFound(f"tag {name} attached to artifact {reference} not found in {repository}")
+            await self.manifests.immutability.check_deletable(uow.conn, row.project_id, repository, [name],
+                                                              f"tag {repository}:{name}")
             await aq.delete_tag_by_id(uow.conn, found[0])
             await self.audit.record(uow.conn, actor, AuditEntry(
                 "delete", "tag", f"{repository}:{name}", row.project_id, description=f"untagged {row.digest}"))
@@ -243,6 +279,11 @@ class RepositoryService:
         children = {c.digest: c for c in await cq.list_artifacts_by_digest(
             conn, repo_id, [ref.child_digest for group in refs.values() for ref in group])}
         tags = await cq.list_tags_of(conn, ids) if options.with_tag else {}
+        immutable: set[str] = set()  # the rows share one repository, whose tag names are unique
+        if options.with_tag and options.with_immutable_status and rows:
+            immutable = await self.manifests.immutability.immutable_tags(
+                conn, rows[0].project_id, rows[0].repository_name, [t.name for g in tags.values() for t in g])
+        labels = await lq.list_labels_of(conn, ids) if options.with_label else {}
         accessories: dict[str, list[ArtifactRow]] = {}
         if options.with_accessory:
             for acc in await cq.list_accessories(conn, repo_id, [r.digest for r in rows]):
@@ -256,8 +297,8 @@ class RepositoryService:
                                              if r.child_digest in children)
             art["references"] = [_reference(r, children.get(r.child_digest)) for r in group]
             if options.with_tag:
-                art["tags"] = [_tag(t) for t in tags.get(row.id, [])]
-            art["labels"] = []
+                art["tags"] = [_tag(t, t.name in immutable) for t in tags.get(row.id, [])]
+            art["labels"] = [asdict(label) for label in labels.get(row.id, [])]
             if options.with_accessory:
                 art["accessories"] = [_accessory(a, row) for a in accessories.get(row.digest, [])]
             out.append(art)
@@ -303,16 +344,14 @@ class _Copy:
             children = await cq.list_artifacts_by_digest(conn, self.src_repo, [c.digest for c in parsed.children])
             for child in children:
                 await self.artifact(child)
-            blobs = [d for d in ([parsed.config] if parsed.config else []) + parsed.layers if not d.is_foreign]
-            for digest in dict.fromkeys(d.digest for d in blobs):
-                found = await bq.find_blob(conn, digest)
-                if found is not None:
-                    await bq.link_blob(conn, found[0], self.dst_repo, self.project_id)
+            blob_ids = await lifecycle.link_copied(conn, lifecycle.blob_digests(parsed), self.dst_repo,
+                                                   self.project_id)
             existing = await aq.create_artifact(
                 conn, repository_id=self.dst_repo, project_id=self.project_id, digest=row.digest,
                 media_type=row.media_type, artifact_type=row.artifact_type, config_media_type=row.config_media_type,
                 size=row.size, subject_digest=row.subject_digest, platform=row.platform,
                 annotations=row.annotations, content=content)
+            await bq.create_artifact_blobs(conn, existing, blob_ids)
             if parsed.is_index:
                 await aq.create_references(conn, existing, [
                     {"child_digest": c.digest, "platform": c.platform, "annotations": c.annotations}
@@ -346,9 +385,16 @@ async def _artifact(conn: Conn, repo_id: int, repository: str, reference: str) -
     return row
 
 
-async def _delete_deeply(conn: Conn, repo_id: int, row: ArtifactRow, mode: str) -> list[str]:
+async def artifact_of(conn: Conn, repository: str, reference: str) -> ArtifactRow:
+    """The artifact a tag or digest names in ``repository`` (for other domain services, inside
+    their own transaction); NotFound, or BadRequest for a malformed reference."""
+    return await _artifact(conn, await _repository_id(conn, repository), repository, reference)
+
+
+async def _delete_deeply(conn: Conn, repo_id: int, row: ArtifactRow, mode: str, released: list[int]) -> list[str]:
     """Harbor's deleteDeeply: ``root`` fails while an index references it; a ``child`` is kept
-    while tagged or referenced by another index; an ``accessory`` while an index references it."""
+    while tagged or referenced by another index; an ``accessory`` while an index references it.
+    The blobs the deleted artifacts named are added to ``released``."""
     if mode == "child" and (await cq.list_tags_of(conn, [row.id])).get(row.id):
         return []
     if await cq.list_parent_ids(conn, repo_id, row.digest):
@@ -357,13 +403,14 @@ async def _delete_deeply(conn: Conn, repo_id: int, row: ArtifactRow, mode: str) 
         return []
     refs = (await cq.list_references(conn, [row.id])).get(row.id, [])
     accessories = await cq.list_accessories(conn, repo_id, [row.digest])
+    released += await lifecycle.lock_blobs_of(conn, [row.id])
     await aq.delete_artifact(conn, repo_id, row.digest)
     deleted = [row.digest]
     for accessory in accessories:
-        deleted += await _delete_deeply(conn, repo_id, accessory, "accessory")
+        deleted += await _delete_deeply(conn, repo_id, accessory, "accessory", released)
     children = await cq.list_artifacts_by_digest(conn, repo_id, list(dict.fromkeys(r.child_digest for r in refs)))
     for child in children:
-        deleted += await _delete_deeply(conn, repo_id, child, "child")
+        deleted += await _delete_deeply(conn, repo_id, child, "child", released)
     return deleted
 
 
@@ -406,9 +453,9 @@ def _reference(ref: cq.ReferenceRow, child: ArtifactRow | None) -> dict[str, Any
     return out
 
 
-def _tag(tag: TagRow) -> dict[str, Any]:
+def _tag(tag: TagRow, immutable: bool = False) -> dict[str, Any]:
     return {"id": tag.id, "repository_id": tag.repository_id, "artifact_id": tag.artifact_id, "name": tag.name,
-            "push_time": tag.push_time, "pull_time": tag.pull_time, "immutable": False}
+            "push_time": tag.push_time, "pull_time": tag.pull_time, "immutable": immutable}
 
 
 def _accessory(acc: ArtifactRow, subject: ArtifactRow) -> dict[str, Any]:

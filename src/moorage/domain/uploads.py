@@ -6,6 +6,8 @@ records the acknowledged size and digest state, so any replica can continue it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterable
 from datetime import timedelta
@@ -15,22 +17,27 @@ import structlog
 from moorage.core.errors import oci_error
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
+from moorage.domain import blobs as lifecycle
+from moorage.domain.audit import SYSTEM, Actor
 from moorage.domain.projects import ProjectService
+from moorage.domain.quotas import QuotaExceeded, QuotaService
 from moorage.metadata.models import Upload
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import projects as pq
 from moorage.oci.digest import Digest
 from moorage.oci.uploads import upload_headers
 from moorage.storage.blobs import BlobStore, Progress, UploadInterrupted
+from moorage.storage.driver import PathNotFound
 
 log = structlog.get_logger(__name__)
 
 
 class UploadService:
-    def __init__(self, db: Database, store: BlobStore, projects: ProjectService) -> None:
+    def __init__(self, db: Database, store: BlobStore, projects: ProjectService, quotas: QuotaService) -> None:
         self.db = db
         self.store = store
         self.projects = projects
+        self.quotas = quotas
 
     async def start(self, repository: str) -> str:
         project_id = await self.projects.project_for_push(repository)
@@ -47,7 +54,7 @@ class UploadService:
         return upload.offset
 
     async def patch(
-        self, repository: str, upload_id: str, body: AsyncIterable[bytes], start: int | None
+        self, repository: str, upload_id: str, body: AsyncIterable[bytes], start: int | None, actor: Actor = SYSTEM
     ) -> int:
         """Append a chunk; ``start`` is Content-Range's first byte (416 on a gap). Returns the size."""
         upload = await self._get(repository, upload_id)
@@ -55,21 +62,43 @@ class UploadService:
         progress = await self._append(upload.id, body, upload.offset, upload.hash_state, None)
         async with self.db.write() as uow:
             await bq.advance_upload(uow.conn, upload.id, upload.offset, progress.size, progress.hash_state)
+        # Acknowledged first, so a refused session stays consistent: cancelable, or resumable
+        # once the limit is raised.
+        await self.quotas.check_room(upload.project_id, repository, progress.size, actor=actor)
         return progress.size
 
     async def finish(
-        self, repository: str, upload_id: str, digest: Digest, body: AsyncIterable[bytes], start: int | None = None
+        self, repository: str, upload_id: str, digest: Digest, body: AsyncIterable[bytes], start: int | None = None,
+        actor: Actor = SYSTEM,
     ) -> None:
         """Append the last chunk (if any), verify ``digest`` and make the blob visible."""
         upload = await self._get(repository, upload_id)
         _check_start(repository, upload, start)
-        progress = await self._append(upload.id, body, upload.offset, upload.hash_state, digest)
-        await self._register(repository, upload.project_id, str(digest), progress.size, upload.id)
+        await self.quotas.check_room(upload.project_id, repository, upload.offset, str(digest), actor)
+        # The row is claimed before the bytes move into place, so a collector deleting an old
+        # copy of the same blob finishes first and cannot delete the new bytes (domain/gc.py).
+        claimed = await lifecycle.claim(self.db, str(digest))
+        try:
+            progress = await self._append(upload.id, body, upload.offset, upload.hash_state, digest)
+        except PathNotFound:  # the bytes vanished while moved into place: a zero-window collector took the claim
+            async with self.db.write() as uow:
+                await bq.delete_upload(uow.conn, upload.id)
+            raise lifecycle.collected(str(digest)) from None
+        try:
+            await self._register(repository, upload.project_id, str(digest), progress.size, upload.id, actor, claimed)
+        except QuotaExceeded:
+            await self._refused(str(digest), progress.size)
+            raise
 
-    async def monolithic(self, repository: str, digest: Digest, body: AsyncIterable[bytes]) -> None:
+    async def monolithic(self, repository: str, digest: Digest, body: AsyncIterable[bytes],
+                         actor: Actor = SYSTEM) -> None:
         """POST ?digest=: the whole blob in one request."""
         upload_id = await self.start(repository)
-        await self.finish(repository, upload_id, digest, body)
+        try:
+            await self.finish(repository, upload_id, digest, body, actor=actor)
+        except QuotaExceeded:  # the client never saw this session
+            await self.cancel(repository, upload_id)
+            raise
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         upload = await self._get(repository, upload_id)
@@ -77,7 +106,7 @@ class UploadService:
         async with self.db.write() as uow:
             await bq.delete_upload(uow.conn, upload.id)
 
-    async def mount(self, repository: str, digest: str, source: str | None) -> bool:
+    async def mount(self, repository: str, digest: str, source: str | None, actor: Actor = SYSTEM) -> bool:
         """Link an existing blob into ``repository``; False when it cannot be mounted.
 
         With ``source`` the blob must be linked to that repository; without it, the blob
@@ -85,16 +114,17 @@ class UploadService:
         """
         project_id = await self.projects.project_for_push(repository)
         async with self.db.read() as conn:
-            if source:
-                size = await bq.find_repository_blob_size(conn, source, digest)
-                found = (await bq.find_blob(conn, digest)) if size is not None else None
+            if source:  # the row linked there (a placeholder an upload just claimed has no links)
+                found = await bq.find_repository_blob(conn, source, digest)
             else:
                 found = await bq.find_project_blob(conn, project_id, digest)
         if found is None or await self.store.size(digest) is None:
             return False
-        async with self.db.write() as uow:
+        async with self.quotas.write(project_id, repository, digest, actor) as uow:
             repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
-            await bq.link_blob(uow.conn, found[0], repo_id, project_id)
+            if not await bq.touch_blob(uow.conn, found):  # being garbage collected: upload it instead
+                return False
+            await bq.link_blob(uow.conn, found.id, repo_id, project_id)
         return True
 
     async def purge_expired(self, max_age_hours: float) -> int:
@@ -136,12 +166,27 @@ class UploadService:
                     await bq.delete_upload(uow.conn, upload_id)
             raise
 
-    async def _register(self, repository: str, project_id: int, digest: str, size: int, upload_id: str) -> None:
+    async def _register(self, repository: str, project_id: int, digest: str, size: int, upload_id: str,
+                        actor: Actor = SYSTEM, claimed: bq.Claim | None = None) -> None:
+        deadline = time.monotonic() + lifecycle.CLAIM_WAIT_SECONDS
+        while True:
+            async with self.quotas.write(project_id, repository, digest, actor) as uow:
+                repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
+                blob_id = await lifecycle.settle(uow.conn, self.store, claimed, digest, size)
+                if blob_id is not None:
+                    await bq.link_blob(uow.conn, blob_id, repo_id, project_id)
+                    await bq.delete_upload(uow.conn, upload_id)
+                    return
+            if time.monotonic() > deadline:  # an older copy is still being deleted
+                raise lifecycle.collected(digest)
+            claimed = None
+            await asyncio.sleep(0.1)
+
+    async def _refused(self, digest: str, size: int) -> None:
+        """A refused upload's bytes are already in place, its row claimed: record the size, so
+        garbage collection reclaims them (deleting them here could race a push of the same blob)."""
         async with self.db.write() as uow:
-            repo_id = await pq.ensure_repository(uow.conn, project_id, repository)
-            blob_id = await bq.create_blob(uow.conn, digest, size)
-            await bq.link_blob(uow.conn, blob_id, repo_id, project_id)
-            await bq.delete_upload(uow.conn, upload_id)
+            await bq.set_blob_size(uow.conn, digest, size)
 
 
 def _unknown(upload_id: str) -> Exception:

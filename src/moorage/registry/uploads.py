@@ -7,6 +7,7 @@ import re
 from moorage.core.errors import oci_error
 from moorage.oci.digest import parse_digest
 from moorage.oci.uploads import upload_headers
+from moorage.registry.access import actor_of
 from moorage.registry.services import RegistryServices
 from moorage.web.http import Request, Response
 
@@ -29,13 +30,13 @@ class UploadHandlers:
             source = req.query("from")
             # Mounting from a repository the caller cannot pull falls back to a normal upload.
             readable = not source or await self.s.access.may(req.ctx, source, "pull")
-            if readable and await self.s.uploads.mount(name, digest, source):
+            if readable and await self.s.uploads.mount(name, digest, source, actor_of(req, req.ctx)):
                 await req.drain()
                 return blob_created(name, digest)
         digest_param = req.query("digest")
         if digest_param is not None and mount is None:
             wanted = parse_digest(digest_param)
-            await self.s.uploads.monolithic(name, wanted, req.stream())
+            await self.s.uploads.monolithic(name, wanted, req.stream(), actor=actor_of(req, req.ctx))
             return blob_created(name, str(wanted))
         await req.drain()
         upload_id = await self.s.uploads.start(name)
@@ -46,7 +47,7 @@ class UploadHandlers:
     async def patch(self, req: Request) -> Response:
         name, upload_id = req.params["name"], req.params["uuid"]
         start = _content_range_start(req)
-        size = await self.s.uploads.patch(name, upload_id, req.stream(), start)
+        size = await self.s.uploads.patch(name, upload_id, req.stream(), start, actor_of(req, req.ctx))
         return Response(202, upload_headers(name, upload_id, size))
 
     async def finish(self, req: Request) -> Response:
@@ -56,7 +57,7 @@ class UploadHandlers:
             raise oci_error("DIGEST_INVALID", "the digest query parameter is required to finish an upload")
         digest = parse_digest(digest_param)
         start = _content_range_start(req)
-        await self.s.uploads.finish(name, upload_id, digest, req.stream(), start)
+        await self.s.uploads.finish(name, upload_id, digest, req.stream(), start, actor_of(req, req.ctx))
         return blob_created(name, str(digest))
 
     async def status(self, req: Request) -> Response:

@@ -402,9 +402,11 @@ def test_summary(api: httpx.Client, new_project: ProjectFactory,
     limited = member(project, 5)
     summary = api.get(f"/projects/{project['project_id']}/summary")
     assert summary.status_code == 200
+    quota = {"hard": {"storage": -1}, "used": {"storage": 0}}
     assert summary.json() == {"repo_count": 0, "project_admin_count": 1, "maintainer_count": 0,
-                              "developer_count": 2, "guest_count": 0, "limited_guest_count": 1}
-    assert limited.get(f"/projects/{project['project_id']}/summary").json() == {"repo_count": 0}
+                              "developer_count": 2, "guest_count": 0, "limited_guest_count": 1, "quota": quota}
+    # Harbor grants limited guests quota:read, not member:list.
+    assert limited.get(f"/projects/{project['project_id']}/summary").json() == {"repo_count": 0, "quota": quota}
 
 
 # Metadata ---------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ API_CELLS = _cells("api")
 
 def _fill(value: Any, values: dict[str, str]) -> Any:
     if isinstance(value, str):
-        return value.format_map(values)
+        filled = value.format_map(values)
+        # A bare id placeholder ("{project_id}") in a body is a JSON number, as clients send it.
+        return int(filled) if re.fullmatch(r"\{\w*_id\}", value) and filled.isdigit() else filled
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
     if isinstance(value, list):

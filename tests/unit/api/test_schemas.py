@@ -77,6 +77,11 @@ def expected_type(prop: dict[str, Any], model: str, key: str) -> object:
     kind = str(prop.get("type"))
     if kind == "array":
         return list[expected_type(prop["items"], model, key)]  # type: ignore[misc]
+    if kind == "object" and "properties" not in prop:  # a free-form map (``additionalProperties``)
+        values = prop.get("additionalProperties")
+        if not isinstance(values, dict) or (values.get("type") == "object" and "properties" not in values):
+            return dict[str, Any]
+        return dict[str, expected_type(values, model, key)]  # type: ignore[misc]
     if kind == "object":  # an inline object: its model is named after the path to it
         return getattr(schemas, model + "".join(part.title().replace("_", "") for part in key.split("_")))
     if kind == "string":

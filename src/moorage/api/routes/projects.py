@@ -11,7 +11,15 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 
 from moorage.api.lists import created, dump, page_of, paged
-from moorage.api.schemas import CVEAllowlist, Project, ProjectDeletable, ProjectMetadata, ProjectReq, ProjectSummary
+from moorage.api.schemas import (
+    CVEAllowlist,
+    Project,
+    ProjectDeletable,
+    ProjectMetadata,
+    ProjectReq,
+    ProjectSummary,
+    ProjectSummaryQuota,
+)
 from moorage.api.security import Security, actor, project_ref, require_project, services_of
 from moorage.auth.context import SecurityContext
 from moorage.auth.rbac import Principal, Role, allowed
@@ -84,9 +92,12 @@ async def create_project(request: Request, body: ProjectReq, ctx: Security) -> R
     metadata = _request_metadata(body)
     if metadata.pop("retention_id", ""):
         raise BadRequest("the retention_id in the request should be omitted when creating a project")
+    # Harbor: only a system administrator's storage_limit counts; others get storage_per_project.
+    limit = await services_of(request).quotas.limit_for_new_project(body.storage_limit, ctx.principal.sysadmin)
     try:
         project_id = await services_of(request).projects.create(
-            body.project_name, metadata=metadata, owner_id=_user_id(ctx), actor=actor(request, ctx))
+            body.project_name, metadata=metadata, owner_id=_user_id(ctx), actor=actor(request, ctx),
+            storage_limit=limit)
     except MoorageError as exc:
         if exc.code == "NAME_INVALID":
             raise BadRequest(exc.message) from exc
@@ -174,8 +185,8 @@ async def project_deletable(request: Request, project_name_or_id: str, ctx: Secu
 
 @router.get(ONE + "/summary")
 async def project_summary(request: Request, project_name_or_id: str, ctx: Security) -> Response:
-    """Repository count, and member counts per role for callers who may list members
-    (quota and registry arrive with their features)."""
+    """Repository count, member counts per role for callers who may list members, and the
+    quota for those who may read it (while quotas are enabled), as Harbor shows them."""
     ref = await project_ref(request, project_name_or_id)
     await require_project(ctx, ref, "project", "read")
     summary = await services_of(request).projects.summary(ref.id)
@@ -187,6 +198,9 @@ async def project_summary(request: Request, project_name_or_id: str, ctx: Securi
         body.developer_count = counts.get(Role.DEVELOPER, 0)
         body.guest_count = counts.get(Role.GUEST, 0)
         body.limited_guest_count = counts.get(Role.LIMITED_GUEST, 0)
+    quota = summary.quota
+    if quota is not None and await ctx.can("quota", "read", ref) and await services_of(request).quotas.enabled():
+        body.quota = ProjectSummaryQuota(hard={"storage": quota.hard}, used={"storage": quota.used})
     return JSONResponse(dump(body))
 
 

@@ -1,4 +1,4 @@
-"""Artifacts (manifests stored per repository), their index children, and tags."""
+"""Artifacts (manifests stored per repository), their index children, the blobs they name, and tags."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ class ArtifactReference(Base):
     child_digest: Mapped[str] = mapped_column(String(160), index=True)
     platform: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     annotations: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ArtifactBlob(Base):
+    """A blob an artifact's manifest names (config and non-foreign layers): the garbage
+    collector's mark set.  Deleting an artifact drops its rows; a referenced blob row cannot
+    be deleted at all (RESTRICT), whatever the collector believes."""
+
+    __tablename__ = "artifact_blobs"
+
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id", ondelete="RESTRICT"), primary_key=True, index=True)
 
 
 class Tag(Base):

@@ -1,10 +1,15 @@
-"""Blobs (content-addressed, deduplicated), their links to repositories and projects, uploads."""
+"""Blobs (content-addressed, deduplicated), their links to repositories and projects, uploads.
+
+A blob row's lifecycle (see ``domain/gc.py``): ``touched_at`` is refreshed whenever an upload,
+mount or link claims it (the GC time window counts from it); ``deleting`` is set by the
+garbage collector before it deletes the bytes, and nothing may link or reference a blob that
+carries it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moorage.db.base import Base, UTCDateTime, utcnow
@@ -17,6 +22,8 @@ class Blob(Base):
     digest: Mapped[str] = mapped_column(String(160), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleting: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class RepositoryBlob(Base):

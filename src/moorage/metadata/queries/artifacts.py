@@ -74,6 +74,16 @@ async def list_missing_children(conn: Conn, repository_id: int, digests: list[st
     return [d for d in digests if d not in present]
 
 
+async def lock_children(conn: Conn, repository_id: int, digests: list[str]) -> set[str]:
+    """Which of ``digests`` are manifests in the repository, share-locked until the transaction
+    ends (garbage collection cannot delete an index's children while the index is written)."""
+    if not digests:
+        return set()
+    stmt = (select(Artifact.digest).where(Artifact.repository_id == repository_id, Artifact.digest.in_(set(digests)))
+            .order_by(Artifact.id).with_for_update(read=True))
+    return set((await conn.execute(stmt)).scalars())
+
+
 _ARTIFACT_FIELDS = (
     "repository_id", "project_id", "digest", "media_type", "artifact_type", "config_media_type", "size",
     "subject_digest", "platform", "annotations", "content", "push_time",

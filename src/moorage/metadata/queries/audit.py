@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, delete, false, func, insert, not_, or_, select, true
 
 from moorage.db.engine import Conn
 from moorage.metadata.models import AuditLog
@@ -62,3 +62,47 @@ async def list_entries(conn: Conn, f: AuditFilter, offset: int, limit: int,
 
 async def count_entries(conn: Conn, f: AuditFilter) -> int:
     return int((await conn.execute(_where(select(func.count()).select_from(AuditLog), f))).scalar_one())
+
+
+# Purging (the PURGE_AUDIT_LOG job) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeSelection:
+    """Which entries a purge takes: every one (``everything``), else those whose
+    (operation, resource_type) is in ``pairs``, whose operation is in ``operations``, or — when
+    ``others_than`` is set — whose pair is none of ``others_than``."""
+
+    everything: bool = False
+    pairs: tuple[tuple[str, str], ...] = ()
+    operations: tuple[str, ...] = ()
+    others_than: tuple[tuple[str, str], ...] | None = None
+
+
+def _pair(pair: tuple[str, str]) -> Any:
+    return and_(AuditLog.operation == pair[0], AuditLog.resource_type == pair[1])
+
+
+def _purgeable(stmt: Any, before: datetime, sel: PurgeSelection) -> Any:
+    stmt = stmt.where(AuditLog.op_time < before)
+    if sel.everything:
+        return stmt
+    clauses = [_pair(p) for p in sel.pairs]
+    if sel.operations:
+        clauses.append(AuditLog.operation.in_(sel.operations))
+    if sel.others_than is not None:
+        clauses.append(not_(or_(*(_pair(p) for p in sel.others_than))) if sel.others_than else true())
+    return stmt.where(or_(*clauses) if clauses else false())
+
+
+async def count_purgeable(conn: Conn, before: datetime, sel: PurgeSelection) -> int:
+    """How many entries older than ``before`` the selection takes."""
+    stmt = _purgeable(select(func.count()).select_from(AuditLog), before, sel)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def delete_purgeable(conn: Conn, before: datetime, sel: PurgeSelection, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest entries the selection takes; how many went."""
+    oldest = _purgeable(select(AuditLog.id), before, sel).order_by(AuditLog.op_time, AuditLog.id).limit(limit)
+    result = await conn.execute(delete(AuditLog).where(AuditLog.id.in_(oldest.scalar_subquery())))
+    return int(result.rowcount or 0)

@@ -20,6 +20,7 @@ from moorage.core.query import Condition
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn
 from moorage.metadata.models import Artifact, ArtifactReference, Project, Repository, RepositoryBlob, Tag
+from moorage.metadata.queries.labels import carries_all_labels
 from moorage.oci import mediatypes as mt
 
 # Harbor's artifact types, keyed by what its processors key on: the index / schema1 media
@@ -283,8 +284,8 @@ def _artifact_where(stmt: Any, repository_id: int, f: ArtifactFilter) -> Any:
                  _type_match(f.type), _tags_match(repository_id, f.tags)):
         if cond is not None:
             stmt = stmt.where(cond)
-    if f.labels is not None:  # no labels exist yet: a label filter matches nothing
-        stmt = stmt.where(literal(False))
+    if f.labels is not None:
+        stmt = stmt.where(carries_all_labels(f.labels))
     return stmt
 
 

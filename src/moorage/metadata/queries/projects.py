@@ -15,6 +15,7 @@ from moorage.core.query import Condition
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn, Prepared
 from moorage.metadata.models import Project, ProjectMember, ProjectMetadata, Repository, User
+from moorage.metadata.models.quota import ProjectQuota
 from moorage.metadata.queries.dialect import insert_for, insert_on
 
 
@@ -23,8 +24,10 @@ async def list_projects(conn: Conn) -> list[Project]:
     return [Project(**r._mapping) for r in rows]
 
 
-async def create_project(conn: Conn, name: str, public: bool, owner_id: int | None = None) -> int | None:
-    """Insert a project; return its id, or None if the name is taken."""
+async def create_project(conn: Conn, name: str, public: bool, owner_id: int | None = None,
+                         storage_limit: int = -1) -> int | None:
+    """Insert a project with its quota row (``storage_limit`` bytes, -1 unlimited); return its
+    id, or None if the name is taken."""
     now = utcnow()
     stmt = (
         insert_for(conn, Project)
@@ -32,7 +35,11 @@ async def create_project(conn: Conn, name: str, public: bool, owner_id: int | No
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(Project.id)
     )
-    return (await conn.execute(stmt)).scalar()
+    project_id: int | None = (await conn.execute(stmt)).scalar()
+    if project_id is not None:
+        await conn.execute(insert_for(conn, ProjectQuota).values(
+            project_id=project_id, hard_storage=storage_limit, used_storage=0, creation_time=now, update_time=now))
+    return project_id
 
 
 _REPOSITORY_ID = Prepared(select(Repository.id).where(Repository.name == bindparam("name")))
