@@ -1,18 +1,25 @@
-"""Harbor's job-history shapes shared by ``/system/gc`` and ``/system/purgeaudit``: an
-execution or a schedule as an ``ExecHistory`` (``GCHistory`` is the same object), and the
-``Schedule`` request body (``{"schedule": {"type", "cron"}, "parameters": {...}}``)."""
+"""Harbor's system-job API shared by ``/system/gc`` and ``/system/purgeaudit``: an execution or
+a schedule as an ``ExecHistory`` (``GCHistory`` is the same object), the ``Schedule`` request
+body (``{"schedule": {"type", "cron"}, "parameters": {...}}``), and the routes themselves."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from moorage.api.lists import created, page_of, paged
+from moorage.api.security import Security, require_system, services_of
+from moorage.api.services import ApiServices
 from moorage.core.errors import BadRequest
 from moorage.domain.executions import ExecutionRecord
 from moorage.domain.schedules import ScheduleRecord, schedule_object
+from moorage.domain.systemjobs import SystemJob
 
 SCHEDULE_TYPES = ("Hourly", "Daily", "Weekly", "Custom", "Manual", "None")
 
@@ -68,3 +75,69 @@ def schedule_history(record: ScheduleRecord | None) -> dict[str, Any]:
         "deleted": False, "creation_time": timestamp(record.creation_time),
         "update_time": timestamp(record.update_time),
     }
+
+
+def system_job_router(path: str, resource: str, tag: str, job_of: Callable[[ApiServices], SystemJob]
+                      ) -> APIRouter:
+    """Harbor's routes for a system job at ``/api/v2.0/system/<path>`` (resource ``resource``):
+    history, one run, stop it (PUT), its log, and the schedule (GET; POST/PUT "kick": type
+    ``Manual`` runs now, ``None`` removes the schedule, the other types set it)."""
+    base = f"/api/v2.0/system/{path}"
+    router = APIRouter(prefix=base, tags=[tag])
+
+    def job(request: Request) -> SystemJob:
+        return job_of(services_of(request))
+
+    async def kick(request: Request, body: ScheduleRequest) -> int | None:
+        kind, system_job = body.kind(), job(request)
+        if kind == "Manual":
+            return await system_job.run_now(system_job.parse(body.parameters))
+        await system_job.set_schedule(kind, body.schedule.cron if body.schedule else None, body.parameters)
+        return None
+
+    @router.get("")
+    async def history(request: Request, ctx: Security) -> Response:
+        """Runs, newest first (``X-Total-Count``, ``Link``)."""
+        await require_system(ctx, resource, "list")
+        page = page_of(request)
+        system_job = job(request)
+        rows, total = await system_job.history(page.page, page.page_size)
+        return paged(request, [execution_history(r, system_job.job) for r in rows], page, total)
+
+    @router.get("/schedule")
+    async def get_schedule(request: Request, ctx: Security) -> Response:
+        await require_system(ctx, resource, "read")
+        return JSONResponse(schedule_history(await job(request).schedule()))
+
+    @router.post("/schedule", status_code=201)
+    async def create_schedule(request: Request, body: ScheduleRequest, ctx: Security) -> Response:
+        """201; for ``Manual`` the Location is the new run (409 while another run is unfinished)."""
+        await require_system(ctx, resource, "create")
+        execution_id = await kick(request, body)
+        return created(request, f"{base}/{execution_id}" if execution_id is not None else f"{base}/schedule")
+
+    @router.put("/schedule")
+    async def update_schedule(request: Request, body: ScheduleRequest, ctx: Security) -> Response:
+        await require_system(ctx, resource, "update")
+        await kick(request, body)
+        return Response(status_code=200)
+
+    @router.get("/{execution_id}")
+    async def get_run(request: Request, execution_id: int, ctx: Security) -> Response:
+        await require_system(ctx, resource, "read")
+        system_job = job(request)
+        return JSONResponse(execution_history(await system_job.get(execution_id), system_job.job))
+
+    @router.put("/{execution_id}")
+    async def stop_run(request: Request, execution_id: int, ctx: Security) -> Response:
+        """Stop the run: a queued one at once, a running one after its current batch."""
+        await require_system(ctx, resource, "stop")
+        await job(request).stop(execution_id)
+        return Response(status_code=200)
+
+    @router.get("/{execution_id}/log")
+    async def get_log(request: Request, execution_id: int, ctx: Security) -> Response:
+        await require_system(ctx, resource, "read")
+        return PlainTextResponse(await job(request).log(execution_id))
+
+    return router

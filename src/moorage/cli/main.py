@@ -243,7 +243,7 @@ def garbage_collect(
     finished = ("Success", "Error", "Stopped")
 
     async def work(c: Any) -> tuple[Any, str]:
-        execution_id = await c.gc.run_now(params)
+        execution_id = await c.gc.run_now(params.to_dict())
         runner = asyncio.create_task(c.jobs.runner.run((await c.gc.task_ids(execution_id))[0]))
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[freed]}"), TimeElapsedColumn())

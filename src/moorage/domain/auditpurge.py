@@ -15,19 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from moorage.core.errors import BadRequest, NotFound
+from moorage.core.errors import BadRequest
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
-from moorage.domain.executions import MANUAL, PURGE_AUDIT_LOG, ExecutionRecord, ExecutionService, TaskSpec
-from moorage.domain.schedules import ScheduleRecord, ScheduleService
+from moorage.domain.executions import PURGE_AUDIT_LOG, ExecutionService
+from moorage.domain.schedules import ScheduleService
+from moorage.domain.systemjobs import SystemJob, require_parameters
 from moorage.metadata.queries import audit as q
 from moorage.metadata.queries.audit import PurgeSelection
 
 JOB = PURGE_AUDIT_LOG  # the job's name, as Harbor's job type
-VENDOR_ID = 0  # one system-wide purge
 MAX_RETENTION_HOURS = 240000
 BATCH_SIZE = 10_000  # entries deleted per transaction
-MAX_ID = 2**31 - 1
 # Harbor's event types (auditext model.EventTypes) in Moorage's names; "other" is the rest.
 HARBOR_EVENT_TYPES = (
     ("create", "artifact"), ("delete", "artifact"), ("pull", "artifact"), ("create", "project"),
@@ -101,51 +100,13 @@ def cutoff(retention_hours: int, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(hours=retention_hours)
 
 
-class AuditPurgeService:
+class AuditPurgeService(SystemJob):
     def __init__(self, db: Database, executions: ExecutionService, schedules: ScheduleService) -> None:
+        super().__init__(executions, schedules, PURGE_AUDIT_LOG, JOB, "purge job")
         self.db = db
-        self.executions = executions
-        self.schedules = schedules
 
-    # Runs and schedule -------------------------------------------------------------------------
-
-    async def run_now(self, params: PurgeParams) -> int:
-        """Start a purge; Conflict while another one is unfinished.  Returns the execution id."""
-        return await self.executions.start(PURGE_AUDIT_LOG, VENDOR_ID, MANUAL, [TaskSpec(JOB, params.as_dict())],
-                                           extra_attrs=params.as_dict(), exclusive=True)
-
-    async def set_schedule(self, kind: str, cron: str | None, params: PurgeParams | None) -> ScheduleRecord | None:
-        """Schedule purges (Hourly, Daily, Weekly, Custom with a six-field cron) or, with "None",
-        stop scheduling them."""
-        if kind in ("", "None"):
-            await self.schedules.delete(PURGE_AUDIT_LOG, VENDOR_ID)
-            return None
-        if params is None:
-            raise BadRequest("parameters with audit_retention_hour are required")
-        return await self.schedules.set(PURGE_AUDIT_LOG, VENDOR_ID, kind, cron, JOB, params.as_dict())
-
-    async def schedule(self) -> ScheduleRecord | None:
-        return await self.schedules.get(PURGE_AUDIT_LOG, VENDOR_ID)
-
-    async def history(self, page: int, page_size: int) -> tuple[list[ExecutionRecord], int]:
-        return await self.executions.list(PURGE_AUDIT_LOG, VENDOR_ID, page, page_size)
-
-    async def get(self, execution_id: int) -> ExecutionRecord:
-        """The purge run; NotFound (also for another vendor's execution)."""
-        if not 0 < execution_id <= MAX_ID:
-            raise NotFound(f"purge job {execution_id} not found")
-        try:
-            return await self.executions.get(execution_id, PURGE_AUDIT_LOG)
-        except NotFound:
-            raise NotFound(f"purge job {execution_id} not found") from None
-
-    async def stop(self, execution_id: int) -> None:
-        await self.get(execution_id)
-        await self.executions.stop(execution_id)
-
-    async def log(self, execution_id: int) -> str:
-        await self.get(execution_id)
-        return await self.executions.execution_log(execution_id)
+    def parse(self, raw: dict[str, Any] | None) -> dict[str, Any]:
+        return parse_params(require_parameters(raw, "audit_retention_hour")).as_dict()
 
     # The work ----------------------------------------------------------------------------------
 

@@ -47,13 +47,14 @@ from typing import Any, Protocol
 import structlog
 
 from moorage.config.settings import GcSettings
-from moorage.core.errors import BadRequest, NotFound
+from moorage.core.errors import BadRequest
 from moorage.db.base import utcnow
 from moorage.db.engine import Database
 from moorage.domain import blobs as lifecycle
-from moorage.domain.executions import GARBAGE_COLLECTION, MANUAL, ExecutionRecord, ExecutionService, TaskSpec
+from moorage.domain.executions import GARBAGE_COLLECTION, ExecutionService
 from moorage.domain.quotas import format_bytes
-from moorage.domain.schedules import ScheduleRecord, ScheduleService
+from moorage.domain.schedules import ScheduleService
+from moorage.domain.systemjobs import SystemJob
 from moorage.domain.uploads import UploadService
 from moorage.metadata.queries import blobs as bq
 from moorage.metadata.queries import gc as gq
@@ -61,9 +62,6 @@ from moorage.storage.blobs import BlobStore
 
 log = structlog.get_logger(__name__)
 JOB = GARBAGE_COLLECTION  # the job's name, as Harbor's job type
-VENDOR_ID = 0  # one system-wide collector
-KEEP_EXECUTIONS = 50  # runs kept in the history, as Harbor keeps
-MAX_ID = 2**31 - 1
 PHASES = ("uploads", "untagged", "project_links", "repository_links", "blobs")
 MAX_UNTAGGED_PASSES = 8  # deleting an index or a subject frees its children / accessories for the next pass
 MIB = 1024 * 1024
@@ -386,54 +384,17 @@ class GarbageCollector:
         await run.reporter.log("success to run gc in job.")
 
 
-class GcService:
+class GcService(SystemJob):
     """Runs (one at a time), the schedule, history, stop and logs, for the API and the CLI."""
 
     def __init__(self, executions: ExecutionService, schedules: ScheduleService, settings: GcSettings) -> None:
-        self.executions = executions
-        self.schedules = schedules
+        super().__init__(executions, schedules, GARBAGE_COLLECTION, JOB, "garbage collection")
         self.settings = settings
 
-    def _attrs(self, params: GcParams) -> dict[str, Any]:
+    def parse(self, raw: dict[str, Any] | None) -> dict[str, Any]:
+        return GcParams.parse(raw).to_dict()
+
+    def attrs(self, params: dict[str, Any]) -> dict[str, Any]:
         """Harbor's execution attributes: the parameters, with the effective time window."""
-        window = params.time_window if params.time_window is not None else self.settings.blob_time_window_hours
-        return {**params.to_dict(), "time_window": window}
-
-    async def run_now(self, params: GcParams, trigger: str = MANUAL) -> int:
-        """Start a collection; Conflict while another one is unfinished.  Returns the execution id."""
-        execution_id = await self.executions.start(GARBAGE_COLLECTION, VENDOR_ID, trigger,
-                                                   [TaskSpec(JOB, params.to_dict())],
-                                                   extra_attrs=self._attrs(params), exclusive=True)
-        await self.executions.delete_old(GARBAGE_COLLECTION, VENDOR_ID, KEEP_EXECUTIONS)
-        return execution_id
-
-    async def set_schedule(self, kind: str, cron: str | None, params: GcParams) -> ScheduleRecord | None:
-        """Schedule collections (Hourly, Daily, Weekly, Custom with a six-field cron); "None" stops."""
-        return await self.schedules.set(GARBAGE_COLLECTION, VENDOR_ID, kind, cron, JOB, params.to_dict())
-
-    async def schedule(self) -> ScheduleRecord | None:
-        return await self.schedules.get(GARBAGE_COLLECTION, VENDOR_ID)
-
-    async def history(self, page: int, page_size: int) -> tuple[list[ExecutionRecord], int]:
-        return await self.executions.list(GARBAGE_COLLECTION, VENDOR_ID, page, page_size)
-
-    async def get(self, execution_id: int) -> ExecutionRecord:
-        """The run; NotFound (also for another vendor's execution)."""
-        if not 0 < execution_id <= MAX_ID:
-            raise NotFound(f"garbage collection {execution_id} not found")
-        try:
-            return await self.executions.get(execution_id, GARBAGE_COLLECTION)
-        except NotFound:
-            raise NotFound(f"garbage collection {execution_id} not found") from None
-
-    async def stop(self, execution_id: int) -> None:
-        """Pending: stopped at once; running: after its current batch (the next run resumes)."""
-        await self.get(execution_id)
-        await self.executions.stop(execution_id)
-
-    async def log(self, execution_id: int) -> str:
-        await self.get(execution_id)
-        return await self.executions.execution_log(execution_id)
-
-    async def task_ids(self, execution_id: int) -> list[int]:
-        return [t.id for t in await self.executions.tasks(execution_id)]
+        window = params.get("time_window")
+        return {**params, "time_window": window if window is not None else self.settings.blob_time_window_hours}
