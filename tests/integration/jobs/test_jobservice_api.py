@@ -30,9 +30,21 @@ def api(server: Server) -> httpx.Client:
     return httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=30)
 
 
-def run_gc(c: httpx.Client) -> None:
+def run_gc(c: httpx.Client) -> int:
     r = c.post("/system/gc/schedule", json={"schedule": {"type": "Manual"}, "parameters": {"dry_run": True}})
     assert r.status_code == 201, r.text
+    return int(r.headers["location"].rsplit("/", 1)[1])
+
+
+def wait_run(c: httpx.Client, gc_id: int, timeout: float = 30) -> str:
+    """The final status of one GC run (the shared server may hold other tests' runs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = str(c.get(f"/system/gc/{gc_id}").json()["job_status"])
+        if status in ("Success", "Error", "Stopped"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"GC {gc_id} still {status}")
 
 
 def wait_history(c: httpx.Client, done: int, timeout: float = 30) -> list[dict[str, object]]:
@@ -88,8 +100,8 @@ def test_schedules_are_listed_for_administrators_only(moorage: Server) -> None:
 
 def test_a_task_log_and_stop_by_job_id(moorage: Server) -> None:
     with api(moorage) as c:
-        run_gc(c)
-        gc_id = wait_history(c, 1)[0]["id"]
+        gc_id = run_gc(c)
+        assert wait_run(c, gc_id) == "Success"
         from tests.common.databases import server_sql
 
         [(task_id,)] = server_sql(moorage, "SELECT id FROM tasks WHERE execution_id = $1", gc_id)
