@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.integration.api.conftest import PASSWORD, anonymous, api, as_user, new_project, new_user  # noqa: F401
+from tests.integration.immutability.conftest import ROLES, member  # noqa: F401 - one member-in-a-role fixture
 from tests.integration.webhooks.conftest import receiver  # noqa: F401
 
-ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limitedGuest": 5}
 FINAL = ("Success", "Error", "Stopped")
 
 
@@ -68,20 +68,5 @@ def run(api: httpx.Client) -> Callable[..., dict[str, Any]]:  # noqa: F811
         r = api.post(f"/retentions/{policy_id}/executions", json={"dry_run": dry_run})
         assert r.status_code == 201, r.text
         return wait_execution(api, policy_id, int(r.headers["location"].rsplit("/", 1)[1]))
-
-    return make
-
-
-@pytest.fixture
-def member(api: httpx.Client, new_user: Callable[..., dict[str, Any]],  # noqa: F811
-           as_user: Callable[[str, str], httpx.Client]) -> Callable[[int, str], httpx.Client]:  # noqa: F811
-    """``member(project_id, role)`` → an API client of a new user holding ``role`` in the project."""
-
-    def make(project_id: int, role: str) -> httpx.Client:
-        user = new_user()
-        r = api.post(f"/projects/{project_id}/members",
-                     json={"role_id": ROLES[role], "member_user": {"username": user["username"]}})
-        assert r.status_code == 201, r.text
-        return as_user(str(user["username"]), PASSWORD)
 
     return make
