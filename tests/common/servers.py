@@ -17,6 +17,7 @@ import httpx
 
 ADMIN_PASSWORD = "Harbor12345"
 ADMIN = ("admin", ADMIN_PASSWORD)
+TEST_SECRET_KEY = "bW9vcmFnZS10ZXN0LXNlY3JldC1rZXktMzItYnl0ZXM="  # Fernet key (32 bytes, base64)
 
 
 def free_port() -> int:
@@ -99,6 +100,8 @@ def start_moorage(
         # webhook receivers started by tests listen on loopback.
         "MOORAGE_JOBS__TICK_SECONDS": "0.5", "MOORAGE_JOBS__HEARTBEAT_SECONDS": "1",
         "MOORAGE_OUTBOUND__ALLOWED_NETWORKS": '["127.0.0.0/8"]', "MOORAGE_WEBHOOK__BACKOFF_SECONDS": "0.5",
+        # One credential key for all servers and workers of a test installation (shared databases).
+        "MOORAGE_SECRETS__KEY": TEST_SECRET_KEY, "MOORAGE_REPLICATION__BACKOFF_SECONDS": "0.5",
     })
     if db_url:
         env["MOORAGE_DATABASE__URL"] = db_url

@@ -144,6 +144,40 @@ class WebhookSettings(BaseModel):
     backoff_seconds: float = Field(10.0, ge=0, description="First retry delay; doubles per attempt")
 
 
+class SecretSettings(BaseModel):
+    """The key that encrypts credentials stored in the database (registry endpoints).  It is
+    kept outside the database: every server and worker of one installation needs the same key."""
+
+    key: str | None = Field(
+        None, description="Base64 Fernet key (MOORAGE_SECRETS__KEY); wins over key_file")
+    key_file: Path | None = Field(
+        None, description="File holding the key; default <data_dir>/secret.key, created (mode 0600) when missing")
+
+
+class ReplicationSettings(BaseModel):
+    max_retries: int = Field(2, ge=0, description="Attempts after the first one fails, per artifact task (Harbor: 3 "
+                             "attempts in all)")
+    backoff_seconds: float = Field(5.0, ge=0, description="First retry delay; doubles per attempt")
+    chunk_size: int = Field(10 * 1024 * 1024, ge=64 * 1024, description="Chunk size of copy_by_chunk uploads, and "
+                            "how often a blob copy records how far it got (for resuming)")
+    page_size: int = Field(1000, ge=1, le=10000, description="Page size when listing remote repositories and tags")
+    execution_retention: int = Field(50, ge=1, description="Executions kept per policy")
+    request_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one request to a remote registry "
+                                           "(reading a blob chunk counts as one)")
+
+
+class ProxySettings(BaseModel):
+    """Pull-through proxy-cache projects."""
+
+    manifest_check_seconds: float = Field(
+        10.0, ge=0, description="A cached manifest is re-validated upstream (HEAD) at most this often per "
+        "repository and reference; 0 checks on every pull (Harbor's behaviour)")
+    mirror_project: str | None = Field(
+        None, description="Transparent mirror mode: this proxy-cache project also answers pulls of names "
+        "that match no local repository (registry-mirrors configuration can point at Moorage directly)")
+    upstream_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one upstream request")
+
+
 class LogSettings(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     format: Literal["console", "json"] = Field("console", description="console for people, json for collectors")
@@ -170,6 +204,9 @@ class Settings(BaseSettings):
     quota: QuotaSettings = QuotaSettings()
     outbound: OutboundSettings = OutboundSettings()
     webhook: WebhookSettings = WebhookSettings()
+    secrets: SecretSettings = SecretSettings()
+    replication: ReplicationSettings = ReplicationSettings()
+    proxy: ProxySettings = ProxySettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -190,6 +227,10 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'moorage.db'}"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.secrets.key_file or (self.data_dir / "secret.key")
 
     @property
     def storage_root(self) -> Path:

@@ -8,7 +8,7 @@ from moorage.metadata.models.project import Project, ProjectMetadata, Repository
 from moorage.metadata.models.system import AuditLog, ConfigItem, SigningKey
 
 # Feature models (each module defines its own tables; imported for Base.metadata).
-from moorage.metadata.models import label, policy, quota, webhook  # noqa: E402,F401  isort: skip
+from moorage.metadata.models import label, policy, quota, replication, webhook  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Artifact", "ArtifactReference", "AuditLog", "Blob", "ConfigItem", "Event", "Execution", "Schedule", "Task",

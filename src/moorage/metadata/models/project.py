@@ -17,6 +17,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(BinaryString(255), unique=True)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # user id of the creator
+    # Set on proxy-cache projects: the upstream endpoint (``registries.id``; no foreign key, see
+    # migration 0009; the registry service refuses to delete an endpoint in use).
+    registry_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
