@@ -161,6 +161,7 @@ class ReplicationSettings(BaseModel):
     chunk_size: int = Field(10 * 1024 * 1024, ge=64 * 1024, description="Chunk size of copy_by_chunk uploads, and "
                             "how often a blob copy records how far it got (for resuming)")
     page_size: int = Field(1000, ge=1, le=10000, description="Page size when listing remote repositories and tags")
+    parallel_blobs: int = Field(4, ge=1, le=32, description="Blobs of one artifact copied at once")
     execution_retention: int = Field(50, ge=1, description="Executions kept per policy")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one request to a remote registry "
                                            "(reading a blob chunk counts as one)")

@@ -9,8 +9,10 @@ Order, so that nothing half-copied is ever visible at the destination:
 4. its referrers (signatures, SBOMs; recursively), by digest, after their subject;
 5. last, the tags.
 
-**Resuming a blob** (Harbor pain point 19): large blobs go up in chunks (``copy_by_chunk``:
-one PATCH per ``chunk_size``; otherwise one streamed PATCH).  Before each chunk the upload's
+**Resuming a blob** (Harbor pain point 19): blobs larger than ``chunk_size`` go up in chunks,
+one PATCH per ``chunk_size``, whenever the destination is known to take chunks (this Moorage,
+``harbor`` and ``docker-registry`` endpoints) or the policy asks for ``copy_by_chunk``; a
+generic ``oci`` endpoint without it gets one streamed PATCH.  Before each chunk the upload's
 location and offset are checkpointed in the task's state; a retried attempt asks the
 destination how much of that upload it holds and continues from there, reading the source
 with a Range request — it does not start from zero.
@@ -55,6 +57,7 @@ from moorage.storage.blobs import BlobStore
 REPLICATION_ACTOR = Actor("replication")
 MAX_REFERRER_DEPTH = 4
 LIST_CONCURRENCY = 8
+CHUNKING_TYPES = ("harbor", "docker-registry")  # endpoint types known to accept chunked uploads
 
 
 class CopyStopped(Exception):  # noqa: N818 - a signal, not an error
@@ -360,10 +363,22 @@ class ArtifactCopier:
                 continue
             await self._copy_tree(src, src_repo, await src.get_manifest(src_repo, digest), dst, dst_repo, chunked,
                                   ctx, result)
-        for desc in _blob_descriptors(doc):
-            await self._check_stop(ctx)
-            await self._copy_blob(src, src_repo, dst, dst_repo, str(desc["digest"]), int(desc.get("size") or 0),
-                                  chunked, ctx, result)
+        # Blobs go in parallel (as skopeo does), a few at a time; each resumes on its own.
+        limit = asyncio.Semaphore(self.settings.parallel_blobs)
+
+        async def one(desc: dict[str, Any]) -> None:
+            async with limit:
+                await self._check_stop(ctx)
+                await self._copy_blob(src, src_repo, dst, dst_repo, str(desc["digest"]), int(desc.get("size") or 0),
+                                      chunked, ctx, result)
+
+        unique = list({str(d["digest"]): d for d in _blob_descriptors(doc)}.values())
+        # Every blob finishes (or fails) before the first failure is raised: no copy keeps
+        # running behind a failed task, and the others' progress is kept for the retry.
+        outcomes = await asyncio.gather(*(one(d) for d in unique), return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
         await dst.put_manifest(dst_repo, manifest.digest, manifest.content, manifest.media_type)
         result.manifests_copied += 1
 
@@ -388,10 +403,10 @@ class ArtifactCopier:
             result.blobs_skipped += 1
             return
         chunk = self.settings.chunk_size
-        saved = ctx.state.get("upload") or {}
+        saved = (ctx.state.get("uploads") or {}).get(digest) or {}
         location: str | None = None
         offset = 0
-        if saved.get("digest") == digest and saved.get("repository") == dst_repo:
+        if saved.get("repository") == dst_repo:
             held = await dst.upload_offset(dst_repo, str(saved["location"]))
             if held is not None:
                 location, offset = str(saved["location"]), held
@@ -404,6 +419,7 @@ class ArtifactCopier:
                 return
             location = await dst.start_upload(dst_repo)
         await self._save(ctx, dst_repo, digest, location, offset)
+        chunked = chunked or not isinstance(dst, RemoteRegistry) or dst.endpoint.type in CHUNKING_TYPES
         async with src.read_blob(src_repo, digest, offset) as stream:
             total = stream.size or size
             if chunked:
@@ -431,7 +447,8 @@ class ArtifactCopier:
                 result.bytes_copied += counted.n
                 await self._save(ctx, dst_repo, digest, location, offset)
         await dst.finish_upload(dst_repo, location, digest)
-        await ctx.checkpoint({k: v for k, v in ctx.state.items() if k != "upload"})
+        uploads = {k: v for k, v in (ctx.state.get("uploads") or {}).items() if k != digest}
+        await ctx.checkpoint({**ctx.state, "uploads": uploads})
         result.blobs_copied += 1
         await ctx.log(f"copied blob {digest} ({total} bytes)")
 
@@ -445,8 +462,9 @@ class ArtifactCopier:
         result.bytes_copied += len(data)
 
     async def _save(self, ctx: CopyContext, repository: str, digest: str, location: str, offset: int) -> None:
-        await ctx.checkpoint({**ctx.state, "upload": {"repository": repository, "digest": digest,
-                                                      "location": location, "offset": offset}})
+        uploads = {**(ctx.state.get("uploads") or {}),
+                   digest: {"repository": repository, "location": location, "offset": offset}}
+        await ctx.checkpoint({**ctx.state, "uploads": uploads})
 
     # Deleting -------------------------------------------------------------------------------
 
