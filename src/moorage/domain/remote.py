@@ -174,8 +174,12 @@ def _oci_errors(response: httpx.Response) -> tuple[str | None, str]:
 
 class RemoteRegistry:
     def __init__(self, endpoint: Endpoint, guard: OutboundGuard, *, timeout: float = 60.0, speed_kib: int = 0,
-                 max_connections: int = 10, page_size: int = 1000) -> None:
+                 max_connections: int = 10, page_size: int = 1000, rate_limit_wait: float = 0.0) -> None:
+        """``rate_limit_wait``: seconds a request may spend waiting out 429 answers (honouring
+        Retry-After) before RemoteUnavailable; 0 answers at once (the proxy cache serves its
+        cached copy instead), replication waits (Harbor pain point 20)."""
         self.endpoint = endpoint
+        self.rate_limit_wait = rate_limit_wait
         self.guard = guard
         self.page_size = page_size
         self.limiter = RateLimiter(speed_kib * 1024.0) if speed_kib > 0 else None
@@ -327,6 +331,24 @@ class RemoteRegistry:
                       content: Any = None, stream: bool = False, replayable: bool = True) -> httpx.Response:
         """A request with authentication (answering one challenge).  ``content`` that cannot be
         sent twice (a stream) is not replayed: authenticate first with a cheap request."""
+        waited = 0.0
+        while True:
+            response = await self._authenticated(method, path, scope, headers, content, stream, replayable)
+            if response.status_code != 429 or not replayable:
+                return response
+            try:
+                delay = float(response.headers.get("retry-after", "1"))
+            except ValueError:
+                delay = 1.0
+            delay = max(delay, 0.1)
+            if waited + delay > self.rate_limit_wait:
+                return response
+            await response.aclose()
+            await asyncio.sleep(delay)
+            waited += delay
+
+    async def _authenticated(self, method: str, path: str, scope: str, headers: dict[str, str] | None,
+                             content: Any, stream: bool, replayable: bool) -> httpx.Response:
         url = self.url(path)
         base_headers = dict(headers or {})
         for attempt in range(2):

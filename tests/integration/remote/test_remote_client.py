@@ -7,7 +7,9 @@ import asyncio
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -16,7 +18,14 @@ import pytest
 from moorage.config.settings import ReplicationSettings
 from moorage.domain.copier import ArtifactCopier, CopyStopped
 from moorage.domain.outbound import OutboundGuard
-from moorage.domain.remote import Endpoint, RemoteDenied, RemoteNotFound, RemoteRefused, RemoteRegistry
+from moorage.domain.remote import (
+    Endpoint,
+    RemoteDenied,
+    RemoteNotFound,
+    RemoteRefused,
+    RemoteRegistry,
+    RemoteUnavailable,
+)
 from tests.common.oci import OCI_INDEX, OCI_MANIFEST, descriptor, image_manifest, push_blob, put_manifest, sha256
 from tests.common.servers import ADMIN, Server, start_moorage, start_reference_registry
 
@@ -157,7 +166,7 @@ def test_copies_an_index_with_children_and_signature(peer: Server, moorage_peer:
         index, children, sig = push_index_with_signature(http, "multi/app", "1.0")
 
     async def run() -> Ctx:
-        copier = ArtifactCopier(ReplicationSettings(), None, None, None, None, None, None)  # type: ignore[arg-type]
+        copier = ArtifactCopier(ReplicationSettings(), None, None, None, None, None, None)
         ctx = Ctx()
         async with client_for(peer, type="docker-registry") as src, \
                 client_for(moorage_peer, type="harbor", username=ADMIN[0], password=ADMIN[1]) as dst:
@@ -185,7 +194,7 @@ def test_resumes_a_partly_copied_blob(peer: Server, moorage_peer: Server) -> Non
         body = image_manifest(http, "big/app", layer=big)
         assert put_manifest(http, "big/app", "v1", body).status_code == 201
     settings = ReplicationSettings(chunk_size=256 * 1024)
-    copier = ArtifactCopier(settings, None, None, None, None, None, None)  # type: ignore[arg-type]
+    copier = ArtifactCopier(settings, None, None, None, None, None, None)
 
     async def run() -> tuple[Ctx, Ctx, int]:
         async with client_for(peer, type="docker-registry") as src, \
@@ -215,7 +224,7 @@ def test_deletes_at_the_destination(peer: Server) -> None:
         body = image_manifest(http, "del/app")
         digest = sha256(body)
         assert put_manifest(http, "del/app", "gone", body).status_code == 201
-    copier = ArtifactCopier(ReplicationSettings(), None, None, None, None, None, None)  # type: ignore[arg-type]
+    copier = ArtifactCopier(ReplicationSettings(), None, None, None, None, None, None)
 
     async def run() -> tuple[bool, bool]:
         async with client_for(peer, type="docker-registry") as dst:
@@ -227,3 +236,45 @@ def test_deletes_at_the_destination(peer: Server) -> None:
         assert http.get("/v2/del/app/manifests/gone").status_code == 404
 
 
+
+
+class _RateLimited(BaseHTTPRequestHandler):
+    """Answers 429 (Retry-After 0.2 s) to the first two requests of a run, then 200."""
+
+    answered: list[int] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        status = 429 if len(self.answered) < 2 else 200
+        self.answered.append(status)
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "0.2")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def rate_limited() -> Iterator[str]:
+    _RateLimited.answered = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_waits_out_rate_limits_when_asked(rate_limited: str) -> None:
+    async def run(wait: float) -> None:
+        async with RemoteRegistry(Endpoint(rate_limited), LOOPBACK, rate_limit_wait=wait) as remote:
+            await remote.ping()
+
+    with pytest.raises(RemoteUnavailable) as refused:
+        asyncio.run(run(0))
+    assert refused.value.status == 429 and refused.value.retry_after == 0.2
+    _RateLimited.answered = []
+    asyncio.run(run(5))
+    assert _RateLimited.answered == [429, 429, 200]
