@@ -271,6 +271,59 @@ def garbage_collect(
         raise typer.Exit(1)
 
 
+@app.command("replicate")
+def replicate(
+    policy: Annotated[str, typer.Argument(help="Replication policy name or id")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run a replication policy now, in this process, with a progress bar of its artifact
+    tasks (the run shows in the policy's executions; servers and workers may take tasks too)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    finished = ("Success", "Error", "Stopped")
+
+    async def work(c: Any) -> Any:
+        found = None
+        if policy.isdigit():
+            found = await c.replication.get(int(policy))
+        else:
+            rows, _ = await c.replication.page(policy, False, 0, 1)
+            found = rows[0] if rows else None
+        if found is None:
+            from moorage.core.errors import NotFound
+
+            raise NotFound(f"replication policy {policy} not found")
+        execution_id = await c.replication.start(found.id, "cli")
+        await c.jobs.start(run_tasks=True)
+        try:
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[note]}"), TimeElapsedColumn())
+            with Progress(*columns, console=console) as progress:
+                bar = progress.add_task(f"{found.name}: listing the source", total=None, note="")
+                while True:
+                    view = await c.replication.view(execution_id)
+                    counts = view.counts
+                    done = sum(counts.get(s, 0) for s in finished)
+                    total = sum(counts.values())
+                    if total:
+                        progress.update(bar, description=f"{found.name}: execution {execution_id}", total=total,
+                                        completed=done, note=f"{counts.get('Error', 0)} failed")
+                    if view.record.status in finished:
+                        return view
+                    await asyncio.sleep(0.25)
+        finally:
+            await c.jobs.stop()
+
+    view = _with_components(config, data_dir, work)
+    counts = view.counts
+    print(f"execution {view.record.id}: {view.record.status}: {counts.get('Success', 0)} succeeded, "
+          f"{counts.get('Error', 0)} failed, {counts.get('Stopped', 0)} stopped"
+          + (f" ({view.status_text})" if view.status_text else ""))
+    if view.record.status != "Success":
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()
