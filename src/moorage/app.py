@@ -26,6 +26,7 @@ from moorage.domain.audit import AuditService
 from moorage.domain.auditpurge import AuditPurgeService
 from moorage.domain.blobs import BlobService
 from moorage.domain.configuration import ConfigService
+from moorage.domain.copier import ArtifactCopier
 from moorage.domain.events import EventLog
 from moorage.domain.executions import ExecutionService
 from moorage.domain.gc import GarbageCollector, GcService
@@ -35,12 +36,16 @@ from moorage.domain.manifests import ManifestService
 from moorage.domain.members import MemberService
 from moorage.domain.outbound import OutboundGuard
 from moorage.domain.projects import ProjectService
+from moorage.domain.proxy import ProxyCache
 from moorage.domain.pulls import PullRecorder
 from moorage.domain.quotas import QuotaService
+from moorage.domain.registries import RegistryService
+from moorage.domain.replication import ReplicationService
 from moorage.domain.repositories import RepositoryService
 from moorage.domain.retention import RetentionService
 from moorage.domain.robots import RobotService
 from moorage.domain.schedules import ScheduleService
+from moorage.domain.secrets import SecretBox, load_key
 from moorage.domain.uploads import UploadService
 from moorage.domain.users import UserService
 from moorage.domain.webhook_payloads import registry_host
@@ -48,6 +53,7 @@ from moorage.domain.webhooks import WebhookService
 from moorage.jobs.service import JobService
 from moorage.jobs.tasks.auditpurge import purge_audit_job
 from moorage.jobs.tasks.gc import gc_job
+from moorage.jobs.tasks.replication import replication_jobs
 from moorage.jobs.tasks.retention import retention_plan_job, retention_repository_job
 from moorage.jobs.tasks.webhook import webhook_job
 from moorage.registry.access import AccessSettings, RegistryAccess
@@ -111,6 +117,9 @@ class Components:
     retention: RetentionService
     gc: GcService
     collector: GarbageCollector
+    registries: RegistryService
+    replication: ReplicationService
+    proxy: ProxyCache
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def db_ready(self) -> None:
@@ -169,6 +178,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.pulls.flush()
+        await self.proxy.close()
         await self.jobs.stop()
         await self.close()
 
@@ -193,7 +203,10 @@ def register_jobs(c: Components) -> None:
     c.jobs.add(gc_job(c.collector))
     c.jobs.add(retention_plan_job(c.retention))
     c.jobs.add(retention_repository_job(c.retention))
+    for spec in replication_jobs(c.replication):
+        c.jobs.add(spec)
     c.jobs.subscribe(c.webhooks.on_event)
+    c.jobs.subscribe(c.replication.on_event)
 
 
 def build_components(settings: Settings) -> Components:
@@ -213,10 +226,15 @@ def build_components(settings: Settings) -> Components:
     executions = ExecutionService(db)
     uploads = UploadService(db, store, projects, quotas)
     repositories = RepositoryService(db, audit, manifests, projects, events, quotas)
+    guard = OutboundGuard(settings.outbound.allowed_networks)
+    box = SecretBox(load_key(settings.secrets.key, settings.secret_key_file))
+    registries = RegistryService(db, box, guard, settings.outbound, settings.replication, audit)
+    blobs = BlobService(db, store)
+    copier = ArtifactCopier(settings.replication, db, store, uploads, manifests, blobs, projects)
     components = Components(
         settings=settings, db=db, driver=driver, store=store, projects=projects,
         uploads=uploads, manifests=manifests,
-        blobs=BlobService(db, store), pulls=pulls, passwords=passwords,
+        blobs=blobs, pulls=pulls, passwords=passwords,
         authenticator=Authenticator(db, passwords, settings.auth),
         tokens=TokenService(db, settings.auth.token_issuer), audit=audit,
         config=config, users=UserService(db, passwords, audit), members=MemberService(db, audit),
@@ -229,8 +247,11 @@ def build_components(settings: Settings) -> Components:
         jobs=JobService(settings.jobs, db, executions, events),
         gc=GcService(executions, ScheduleService(db), settings.gc),
         collector=GarbageCollector(db, store, uploads, settings.gc, settings.registry.upload_expiry_hours),
-        webhooks=WebhookService(db, executions, config, OutboundGuard(settings.outbound.allowed_networks), audit,
-                                registry_host(settings)),
+        webhooks=WebhookService(db, executions, config, guard, audit, registry_host(settings)),
+        registries=registries,
+        replication=ReplicationService(db, registries, executions, ScheduleService(db), events, audit,
+                                       copier, settings.replication),
+        proxy=ProxyCache(db, registries, store, uploads, settings.proxy, manifests, blobs),
     )
     register_jobs(components)
     return components
@@ -247,8 +268,10 @@ class MoorageApp:
         services = RegistryServices(
             blobs=components.blobs, uploads=components.uploads, manifests=components.manifests,
             store=components.store, access=access, redirect_blobs=components.settings.storage.s3.redirect,
+            proxy=components.proxy,
         )
-        self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes), access)
+        self.registry = RegistryApp(build_routes(services, components.settings.registry.max_manifest_bytes), access,
+                                    components.proxy)
         self.api = ApiApp(build_api(ApiServices(
             settings=components.settings, authenticator=components.authenticator, tokens=components.tokens,
             config=components.config, audit=components.audit, projects=components.projects,
@@ -257,6 +280,7 @@ class MoorageApp:
             executions=components.executions, schedules=components.schedules,
             labels=components.labels, webhooks=components.webhooks, auditpurge=components.auditpurge,
             immutability=components.immutability, retention=components.retention, gc=components.gc,
+            registries=components.registries, replication=components.replication,
         )))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

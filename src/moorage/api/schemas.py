@@ -948,3 +948,186 @@ class RetentionExecutionTask(_Response):
     end_time: str | None = None
     total: int | None = None
     retained: int | None = None
+
+
+# Registries ----------------------------------------------------------------------------------------
+
+
+class RegistryCredential(_Request):
+    """An endpoint's credential; responses show ``access_secret`` as ``*****``."""
+
+    type: str | None = None
+    access_key: str | None = None
+    access_secret: str | None = None
+
+
+class Registry(_Request):
+    """A registry endpoint (POST body and GET response)."""
+
+    id: int | None = None
+    url: str | None = None
+    name: str | None = None
+    credential: RegistryCredential | None = None
+    type: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+    description: str | None = None
+    status: str | None = None
+    creation_time: DateTime | None = None
+    update_time: DateTime | None = None
+
+
+class RegistryUpdate(_Request):
+    """PUT /registries/{id}: the fields to change (an ``access_secret`` of ``*****`` keeps the secret)."""
+
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    credential_type: str | None = None
+    access_key: str | None = None
+    access_secret: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+
+
+class RegistryPing(_Request):
+    """POST /registries/ping: a stored endpoint (``id``, fields override) or an unsaved one."""
+
+    id: int | None = None
+    type: str | None = None
+    url: str | None = None
+    credential_type: str | None = None
+    access_key: str | None = None
+    access_secret: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+
+
+class FilterStyle(_Response):
+    """A replication filter an endpoint supports and how the UI offers it."""
+
+    type: str | None = None
+    style: str | None = None
+    values: list[str] | None = None
+
+
+class RegistryInfo(_Response):
+    """What replication can do with an endpoint."""
+
+    type: str | None = None
+    description: str | None = None
+    supported_resource_filters: list[FilterStyle] | None = None
+    supported_triggers: list[str] | None = None
+    supported_copy_by_chunk: bool | None = None
+
+
+class RegistryEndpoint(_Response):
+    """One fixed endpoint an adapter offers (key: label, value: URL)."""
+
+    key: str | None = None
+    value: str | None = None
+
+
+class RegistryProviderEndpointPattern(_Response):
+    """How an adapter's endpoint URL is entered (free-form, fixed, or one of a list)."""
+
+    endpoint_type: str | None = None
+    endpoints: list[RegistryEndpoint] | None = None
+
+
+class RegistryProviderCredentialPattern(_Response):
+    """How an adapter's access key and secret are entered."""
+
+    access_key_type: str | None = None
+    access_key_data: str | None = None
+    access_secret_type: str | None = None
+    access_secret_data: str | None = None
+
+
+class RegistryProviderInfo(_Response):
+    """How the UI asks for an adapter's endpoint and credentials."""
+
+    endpoint_pattern: RegistryProviderEndpointPattern | None = None
+    credential_pattern: RegistryProviderCredentialPattern | None = None
+
+
+# Replication ---------------------------------------------------------------------------------------
+
+
+class ReplicationTriggerSettings(_Response):
+    """The cron of a scheduled trigger (six fields, seconds first)."""
+
+    cron: str | None = None
+
+
+class ReplicationTrigger(_Response):
+    """When a policy runs: ``manual``, ``scheduled`` (cron) or ``event_based``."""
+
+    type: str | None = None
+    trigger_settings: ReplicationTriggerSettings | None = None
+
+
+# A filter ``{type, value, decoration}``: its ``value`` is a pattern or a list of label names (the
+# swagger gives it no type), so filters stay plain mappings; the domain validates them.
+ReplicationFilter = dict[str, Any]
+
+
+class ReplicationPolicy(_Response):
+    """A replication policy (the request body is validated by the domain, field by field)."""
+
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    src_registry: dict[str, Any] | None = None
+    dest_registry: dict[str, Any] | None = None
+    dest_namespace: str | None = None
+    dest_namespace_replace_count: int | None = None
+    trigger: ReplicationTrigger | None = None
+    filters: list[ReplicationFilter] | None = None
+    replicate_deletion: bool | None = None
+    deletion: bool | None = None
+    override: bool | None = None
+    enabled: bool | None = None
+    creation_time: DateTime | None = None
+    update_time: DateTime | None = None
+    speed: int | None = None
+    copy_by_chunk: bool | None = None
+    single_active_replication: bool | None = None
+
+
+class StartReplicationExecution(_Request):
+    """Which policy to run now."""
+
+    policy_id: int | None = None
+
+
+class ReplicationExecution(_Response):
+    """A run of a replication policy, with the counts of its tasks by status."""
+
+    id: int | None = None
+    policy_id: int | None = None
+    status: str | None = None
+    trigger: str | None = None
+    start_time: DateTime | None = None
+    end_time: DateTime | None = None
+    status_text: str | None = None
+    total: int | None = None
+    failed: int | None = None
+    succeed: int | None = None
+    in_progress: int | None = None
+    stopped: int | None = None
+
+
+class ReplicationTask(_Response):
+    """One artifact copied or deleted by a run."""
+
+    id: int | None = None
+    execution_id: int | None = None
+    status: str | None = None
+    job_id: str | None = None
+    operation: str | None = None
+    resource_type: str | None = None
+    src_resource: str | None = None
+    dst_resource: str | None = None
+    start_time: DateTime | None = None
+    end_time: DateTime | None = None

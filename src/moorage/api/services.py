@@ -18,6 +18,8 @@ from moorage.domain.labels import LabelService
 from moorage.domain.members import MemberService
 from moorage.domain.projects import ProjectService
 from moorage.domain.quotas import QuotaService
+from moorage.domain.registries import RegistryService
+from moorage.domain.replication import ReplicationService
 from moorage.domain.repositories import RepositoryService
 from moorage.domain.retention import RetentionService
 from moorage.domain.robots import RobotService
@@ -47,4 +49,6 @@ class ApiServices:
     immutability: ImmutabilityService
     retention: RetentionService
     gc: GcService
+    registries: RegistryService
+    replication: ReplicationService
     health: Callable[[], Awaitable[dict[str, str]]]  # component -> "healthy" | "unhealthy"

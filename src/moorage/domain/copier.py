@@ -25,6 +25,7 @@ settle.  ``override=False`` leaves a destination tag that points elsewhere alone
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from moorage.storage.blobs import BlobStore
 REPLICATION_ACTOR = Actor("replication")
 MAX_REFERRER_DEPTH = 4
 LIST_CONCURRENCY = 8
+REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}")
 CHUNKING_TYPES = ("harbor", "docker-registry")  # endpoint types known to accept chunked uploads
 
 
@@ -104,6 +106,8 @@ class Side(Protocol):
     async def finish_upload(self, repository: str, location: str, digest: str, body: bytes = b"") -> None: ...
 
     async def ensure_namespace(self, repository: str) -> None: ...
+
+    async def record_referrer(self, repository: str, subject: str, descriptor: dict[str, Any]) -> None: ...
 
     async def tags(self, repository: str) -> list[str]: ...
 
@@ -248,6 +252,9 @@ class LocalSide:
         await self._call(f"finish upload of {digest}", lambda: self.uploads.finish(
             repository, location, parse_digest(digest), _once(body), None, REPLICATION_ACTOR))
 
+    async def record_referrer(self, repository: str, subject: str, descriptor: dict[str, Any]) -> None:
+        """Moorage indexes referrers itself (the referrers API)."""
+
     async def ensure_namespace(self, repository: str) -> None:
         """Pull-based replication creates the destination project (private) when missing."""
         await self.projects.ensure(project_of(repository), public=False)
@@ -298,6 +305,8 @@ class ArtifactCopier:
             except RemoteNotFound:
                 continue
             by_digest: dict[str, tuple[str, list[str]]] = {}
+            # The referrers tag schema's indexes travel with their subjects (copy_referrers).
+            tags = [t for t in tags if not REFERRERS_TAG.fullmatch(t)]
             for tag, info in await asyncio.gather(*(head(repository, t) for t in tags)):
                 if info is not None:
                     by_digest.setdefault(info.digest, (info.media_type, []))[1].append(tag)
@@ -393,6 +402,7 @@ class ArtifactCopier:
             if await dst.head_manifest(dst_repo, digest) is None:
                 await self._copy_tree(src, src_repo, await src.get_manifest(src_repo, digest), dst, dst_repo,
                                       chunked, ctx, result)
+                await dst.record_referrer(dst_repo, subject, desc)
                 await ctx.log(f"copied referrer {digest} ({desc.get('artifactType') or desc.get('mediaType')}) "
                               f"of {subject}")
             await self._copy_referrers(src, src_repo, digest, dst, dst_repo, chunked, ctx, result, depth + 1)

@@ -19,6 +19,7 @@ from moorage.domain.pulls import PullRecorder
 from moorage.domain.quotas import QuotaService
 from moorage.metadata.queries import artifacts as aq
 from moorage.metadata.queries import blobs as bq
+from moorage.metadata.queries import catalog as cq
 from moorage.metadata.queries import projects as pq
 from moorage.metadata.queries import visibility as vq
 from moorage.metadata.queries.artifacts import StoredManifest
@@ -131,7 +132,11 @@ class ManifestService:
         async with self.db.write() as uow:
             repo_id = await self._require_repository(uow.conn, repository)
             await self.immutability.check_reference_deletable(uow.conn, repository, repo_id, reference)
+            tags: list[str] = []
             if is_digest(reference):
+                found = await cq.find_artifact(uow.conn, repo_id, digest=str(parse_digest(reference)))
+                if found is not None:  # what deletion sync's tag filters judge
+                    tags = sorted(t.name for t in (await cq.list_tags_of(uow.conn, [found.id])).get(found.id, []))
                 deleted = await self._delete_artifact(uow, repository, repo_id, str(parse_digest(reference)))
                 entry = AuditEntry("delete", "artifact", f"{repository}@{reference}")
             else:
@@ -144,7 +149,8 @@ class ManifestService:
                     entry.operation, entry.resource_type, entry.resource, project_id))
                 if entry.resource_type == "artifact":
                     await self.events.emit_in(uow, DELETE_ARTIFACT, project_id, actor.username, {
-                        "repository": repository, "digest": reference, "tag": None, "repository_id": repo_id})
+                        "repository": repository, "digest": reference, "tag": None, "repository_id": repo_id,
+                        "tags": tags})
         if not deleted:
             raise oci_error("MANIFEST_UNKNOWN", f"manifest {reference} not found in {repository}",
                             detail={"reference": reference})

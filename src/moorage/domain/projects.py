@@ -16,6 +16,7 @@ from moorage.domain.audit import SYSTEM, Actor, AuditEntry, AuditService
 from moorage.metadata.models import Project
 from moorage.metadata.queries import members as members_q
 from moorage.metadata.queries import projects as q
+from moorage.metadata.queries import proxy as proxy_q
 from moorage.metadata.queries import quotas as quotas_q
 from moorage.metadata.queries import robots as robots_q
 from moorage.oci.names import project_of, validate_project_name
@@ -23,7 +24,10 @@ from moorage.oci.names import project_of, validate_project_name
 BOOLEAN_KEYS = frozenset({"public", "auto_scan", "prevent_vul", "enable_content_trust",
                           "enable_content_trust_cosign", "reuse_sys_cve_allowlist", "auto_sbom_generation"})
 SEVERITIES = ("none", "low", "medium", "high", "critical")
-METADATA_KEYS = frozenset({*BOOLEAN_KEYS, "severity", "retention_id"})
+# Proxy-cache options (Harbor's keys; they only matter on a project created with a registry_id).
+PROXY_NUMBER_KEYS = frozenset({"proxy_speed_kb", "max_upstream_conn"})
+PROXY_KEYS = frozenset({*PROXY_NUMBER_KEYS, "proxy_cache_local_on_not_found"})
+METADATA_KEYS = frozenset({*BOOLEAN_KEYS, "severity", "retention_id", *PROXY_KEYS})
 _TRUE = frozenset({"1", "t", "true"})  # Go's strconv.ParseBool, which Harbor uses
 _FALSE = frozenset({"0", "f", "false"})
 MAX_ID = 2**31 - 1
@@ -36,7 +40,7 @@ def normalize_metadata(values: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, raw in values.items():
         value = raw.strip()
-        if key in BOOLEAN_KEYS:
+        if key in BOOLEAN_KEYS or key == "proxy_cache_local_on_not_found":
             if value.lower() not in _TRUE | _FALSE:
                 raise BadRequest(f"invalid value {raw!r} of metadata {key}: expected true or false")
             out[key] = "true" if value.lower() in _TRUE else "false"
@@ -44,6 +48,10 @@ def normalize_metadata(values: Mapping[str, str]) -> dict[str, str]:
             if value.lower() not in SEVERITIES:
                 raise BadRequest(f"invalid severity {raw!r}: expected one of {', '.join(SEVERITIES)}")
             out[key] = value.lower()
+        elif key in PROXY_NUMBER_KEYS:
+            if not value.lstrip("-").isdigit() or int(value) < -1 or int(value) > MAX_ID:
+                raise BadRequest(f"invalid value {raw!r} of metadata {key}: expected a number (-1 or 0: unlimited)")
+            out[key] = str(int(value))
         elif key == "retention_id":
             if not value.isdigit():
                 raise BadRequest(f"invalid retention_id {raw!r}: expected a retention policy id")
@@ -67,6 +75,7 @@ class ProjectDetail:
     repo_count: int
     metadata: dict[str, str] = field(default_factory=dict)  # includes "public"
     role: int | None = None
+    registry_id: int | None = None  # set on a proxy-cache project: its upstream endpoint
 
     @property
     def ref(self) -> ProjectRef:
@@ -90,10 +99,12 @@ class ProjectService:
         self.audit = audit
 
     async def create(self, name: str, public: bool = False, *, metadata: Mapping[str, str] | None = None,
-                     owner_id: int | None = None, actor: Actor = SYSTEM, storage_limit: int = -1) -> int:
+                     owner_id: int | None = None, actor: Actor = SYSTEM, storage_limit: int = -1,
+                     registry_id: int | None = None) -> int:
         """Create a project; raise Conflict if the name is taken, NAME_INVALID if malformed,
         BAD_REQUEST for bad metadata (whose ``public``, when given, wins over ``public``).
-        The owner (a user) becomes its ProjectAdmin member; ``storage_limit`` is its quota."""
+        The owner (a user) becomes its ProjectAdmin member; ``storage_limit`` is its quota.
+        With ``registry_id`` (an existing endpoint: the caller checks) it is a proxy cache."""
         validate_project_name(name)
         values = normalize_metadata(metadata or {})
         if "public" in values:
@@ -103,9 +114,12 @@ class ProjectService:
             if project_id is None:
                 raise Conflict(f"project {name} already exists")
             await q.set_metadata(uow.conn, project_id, values)
+            if registry_id is not None:
+                await proxy_q.set_registry(uow.conn, project_id, registry_id)
             if owner_id is not None:
                 await members_q.create_member(uow.conn, project_id, owner_id, Role.PROJECT_ADMIN)
-            description = _describe({"public": str(public).lower(), **values})
+            description = _describe({"public": str(public).lower(), **values,
+                                     **({"registry_id": str(registry_id)} if registry_id is not None else {})})
             await self.audit.record(uow.conn, actor, AuditEntry("create", "project", name, project_id,
                                                                 f"created project {name} ({description})"))
         return project_id
@@ -161,7 +175,7 @@ class ProjectService:
         roles = await members_q.list_roles(conn, user_id, ids) if user_id is not None else {}
         return [
             ProjectDetail(p.id, p.name, p.public, p.owner_id, owner, p.created_at, p.updated_at, repos.get(p.id, 0),
-                          {"public": str(p.public).lower(), **metadata[p.id]}, roles.get(p.id))
+                          {"public": str(p.public).lower(), **metadata[p.id]}, roles.get(p.id), p.registry_id)
             for p, owner in rows
         ]
 

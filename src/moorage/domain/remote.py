@@ -600,11 +600,35 @@ class RemoteRegistry:
             yield piece
 
     async def finish_upload(self, repository: str, location: str, digest: str, body: bytes = b"") -> None:
+        if body and self.limiter is not None:  # the body is sent whole (replayable): pay for it first
+            await self.limiter.take(len(body))
         url = location + ("&" if "?" in location else "?") + urlencode({"digest": digest})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(body))}
         await self._check(await self.request("PUT", url, self._push_scope(repository), headers=headers,
                                              content=body), f"finish upload of {digest} to {repository}",
                           ok=(201, 204))
+
+    async def record_referrer(self, repository: str, subject: str, descriptor: dict[str, Any]) -> None:
+        """Make a pushed referrer discoverable: nothing to do where the referrers API answers;
+        elsewhere (distribution 2.8) add its descriptor to the referrers tag schema's index
+        (``sha256-<hex>``), as the distribution spec asks of clients."""
+        response = await self.request("GET", f"/v2/{repository}/referrers/{subject}",
+                                      f"repository:{repository}:pull",
+                                      headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        await response.aread()
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith(
+                "application/vnd.oci.image.index.v1+json"):
+            return
+        tag = subject.replace(":", "-")
+        try:
+            index = orjson.loads((await self.get_manifest(repository, tag)).content)
+        except RemoteNotFound:
+            index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
+        manifests = list(index.get("manifests") or [])
+        if any(d.get("digest") == descriptor.get("digest") for d in manifests):
+            return
+        index["manifests"] = [*manifests, descriptor]
+        await self.put_manifest(repository, tag, orjson.dumps(index), "application/vnd.oci.image.index.v1+json")
 
     async def ensure_namespace(self, repository: str) -> None:
         """On a Moorage or Harbor, create the destination project (private) when it is missing,

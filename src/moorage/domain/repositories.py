@@ -181,6 +181,7 @@ class RepositoryService:
                 uow.conn, row.project_id, repository, row.id, f"artifact {repository}@{row.digest}")
             await lifecycle.lock_quota(uow.conn, row.project_id)  # first, as every linking transaction
             await pq.ensure_repository(uow.conn, row.project_id, repository)  # then the row, as in delete()
+            tags = sorted(t.name for t in (await cq.list_tags_of(uow.conn, [row.id])).get(row.id, []))
             released: list[int] = []
             deleted = await _delete_deeply(uow.conn, repo_id, row, "root", released)
             await lifecycle.release(uow.conn, row.project_id, repo_id, released, self.manifests.blob_window_hours)
@@ -189,7 +190,7 @@ class RepositoryService:
                 description=f"deleted {len(deleted)} manifest(s)"))
             await self.events.emit_in(uow, DELETE_ARTIFACT, row.project_id, actor.username, {
                 "repository": repository, "digest": row.digest, "tag": None, "media_type": row.media_type,
-                "size": row.size, "repository_id": repo_id, "artifact_id": row.id})
+                "size": row.size, "repository_id": repo_id, "artifact_id": row.id, "tags": tags})
         log.info("artifact_deleted", repository=repository, digest=row.digest, manifests=len(deleted))
 
     async def copy(self, source: str, reference: str, destination: str, project_id: int, actor: Actor) -> str:

@@ -52,8 +52,11 @@ class RegistryAccess:
             return self.auth.context(found, "basic")
         return self.auth.anonymous()
 
-    async def check(self, req: Request, ctx: SecurityContext, action: str | None, name: str | None) -> None:
-        """Raise UNAUTHORIZED/DENIED unless ``ctx`` may do the route's ``action`` on ``name``."""
+    async def check(self, req: Request, ctx: SecurityContext, action: str | None, name: str | None, *,
+                    mirrored: bool = False) -> None:
+        """Raise UNAUTHORIZED/DENIED unless ``ctx`` may do the route's ``action`` on ``name``.
+        ``mirrored``: ``name`` was rewritten into the mirror project (mirror mode), so a token
+        (issued for the unprefixed name) is judged by its subject's rights on ``name``."""
         if action is None:  # GET /v2/: anyone who authenticated (a client's login probe)
             if ctx.via == "anonymous":
                 raise self._challenge(req, None, "authentication required")
@@ -67,6 +70,9 @@ class RegistryAccess:
             return
         assert name is not None
         if ctx.claims is not None:
+            if mirrored and not ctx.claims.allows("repository", name, action) \
+                    and await self._subject_may(ctx.claims.subject, name, action):
+                return
             if not ctx.claims.allows("repository", name, action):
                 challenge = self._challenge(req, _scope(action, name),
                                             f"token does not grant {action} on {name}")
@@ -87,6 +93,12 @@ class RegistryAccess:
         """May the caller ``action`` (pull, push, delete) on repository ``name``?"""
         if ctx.claims is not None:
             return ctx.claims.allows("repository", name, action)
+        return action in await repository_actions(ctx, name)
+
+    async def _subject_may(self, subject: str, name: str, action: str) -> bool:
+        """May a token's subject (anonymous when empty) ``action`` on ``name`` by its current rights?"""
+        principal = await self.auth.principal_named(subject) if subject else None
+        ctx = self.auth.context(principal, "bearer") if principal is not None else self.auth.anonymous()
         return action in await repository_actions(ctx, name)
 
     async def visible_projects(self, ctx: SecurityContext) -> set[int] | None:

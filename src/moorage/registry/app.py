@@ -1,5 +1,10 @@
 """The /v2 ASGI application: route, validate the repository name, run the handler, and
-turn every error into the OCI envelope (never a bare 500)."""
+turn every error into the OCI envelope (never a bare 500).
+
+Proxy-cache projects: in transparent mirror mode a pull of a name that matches no local
+repository is rewritten to ``<mirror_project>/<name>`` *before* the access check, so the
+permission checked is the mirror project's; pushes and deletes into a proxy-cache project are
+refused (403 DENIED) after it."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import orjson
 import structlog
 
 from moorage.core.errors import MoorageError
+from moorage.domain.proxy import ProxyCache
 from moorage.oci.names import validate_name
 from moorage.registry.access import RegistryAccess
 from moorage.web.http import Message, Receive, Request, Response, Scope, Send
@@ -24,9 +30,10 @@ def error_response(exc: MoorageError) -> Response:
 
 
 class RegistryApp:
-    def __init__(self, routes: list[Route], access: RegistryAccess) -> None:
+    def __init__(self, routes: list[Route], access: RegistryAccess, proxy: ProxyCache | None = None) -> None:
         self.router = Router(routes)
         self.access = access
+        self.proxy = proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_version(message: Message) -> None:
@@ -51,10 +58,18 @@ class RegistryApp:
         req.action = matched.action
         try:
             name = params.get("name")
+            mirrored = False
+            if name is not None and matched.action == "pull" and self.proxy is not None:
+                rewritten = await self.proxy.mirror_name(name, blob="/blobs/" in path)
+                if rewritten is not None:
+                    params["name"] = name = rewritten
+                    mirrored = True
             if name is not None:
                 validate_name(name)
             req.ctx = await self.access.context(req, matched.action, name)
-            await self.access.check(req, req.ctx, matched.action, name)
+            await self.access.check(req, req.ctx, matched.action, name, mirrored=mirrored)
+            if name is not None and matched.action in ("push", "delete") and self.proxy is not None:
+                await self.proxy.refuse_writes(name, matched.action)
             return await matched.handler(req)
         except MoorageError as exc:
             return error_response(exc)

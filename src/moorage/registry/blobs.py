@@ -1,10 +1,12 @@
-"""Blob GET/HEAD (with Range) and DELETE."""
+"""Blob GET/HEAD (with Range) and DELETE.  A blob a proxy-cache project lacks is fetched
+upstream (``domain/proxy.py``): a whole GET receives the bytes as they are stored."""
 
 from __future__ import annotations
 
 import re
 
-from moorage.core.errors import oci_error
+from moorage.core.errors import MoorageError, oci_error
+from moorage.domain.blobs import BlobLocation
 from moorage.registry.services import RegistryServices
 from moorage.web.http import Request, Response
 
@@ -46,8 +48,29 @@ class BlobHandlers:
     def __init__(self, services: RegistryServices) -> None:
         self.s = services
 
+    async def _locate(self, req: Request) -> BlobLocation | Response:
+        """The local blob; for a proxy-cache project, a miss is fetched upstream (a whole GET is
+        answered with the bytes as they stream in)."""
+        name, digest = req.params["name"], req.params["digest"]
+        try:
+            return await self.s.blobs.locate(name, digest)
+        except MoorageError as exc:
+            proxy = await self.s.proxy.project(name) if self.s.proxy is not None else None
+            if exc.code != "BLOB_UNKNOWN" or proxy is None or self.s.proxy is None:
+                raise
+        mode = "head" if req.method == "HEAD" else "fetch" if req.headers.get("range") else "stream"
+        found = await self.s.proxy.blob(proxy, name, digest, mode)
+        if found.stream is not None:
+            return Response(200, _headers(found.digest), stream=found.stream, length=found.size)
+        if mode == "head":
+            return Response(200, _headers(found.digest), length=found.size)
+        return await self.s.blobs.locate(name, digest)
+
     async def get(self, req: Request) -> Response:
-        loc = await self.s.blobs.locate(req.params["name"], req.params["digest"])
+        located = await self._locate(req)
+        if isinstance(located, Response):
+            return located
+        loc = located
         headers = {
             "content-type": "application/octet-stream",
             "docker-content-digest": loc.digest,
@@ -78,3 +101,8 @@ class BlobHandlers:
     async def delete(self, req: Request) -> Response:
         await self.s.blobs.delete(req.params["name"], req.params["digest"])
         return Response(202)
+
+
+def _headers(digest: str) -> dict[str, str]:
+    return {"content-type": "application/octet-stream", "docker-content-digest": digest, "accept-ranges": "bytes",
+            "etag": f'"{digest}"', "cache-control": "max-age=31536000"}

@@ -37,6 +37,14 @@ class DiscoveryHandlers:
     async def tags(self, req: Request) -> Response:
         name = req.params["name"]
         n = page_size(req)
+        proxy = await self.s.proxy.project(name) if self.s.proxy is not None else None
+        if proxy is not None and self.s.proxy is not None:  # upstream's tags (the cached ones if it fails)
+            last = req.query("last")
+            every = [t for t in await self.s.proxy.tags(proxy, name) if last is None or t > last]
+            if n == 0:
+                return json_response({"name": name, "tags": []})
+            page, headers = paginate(every[: None if n is None else n + 1], n, f"/v2/{name}/tags/list")
+            return json_response({"name": name, "tags": page}, headers=headers)
         if n == 0:
             await self.s.manifests.tags(name, None, 0)  # still 404 for unknown repositories
             return json_response({"name": name, "tags": []})

@@ -1,11 +1,13 @@
-"""Manifest GET/HEAD (with Accept negotiation), PUT and DELETE."""
+"""Manifest GET/HEAD (with Accept negotiation), PUT and DELETE.  Pulls from a proxy-cache
+project go through the proxy cache (``domain/proxy.py``)."""
 
 from __future__ import annotations
 
 import orjson
 
 from moorage.core.errors import oci_error
-from moorage.metadata.queries.artifacts import StoredManifest
+from moorage.domain.audit import SYSTEM, Actor
+from moorage.domain.proxy import ProxiedManifest
 from moorage.oci import mediatypes as mt
 from moorage.registry.access import actor_of
 from moorage.registry.services import RegistryServices
@@ -18,7 +20,7 @@ def accepted_types(header: str | None) -> set[str]:
     return {part.split(";")[0].strip() for part in header.split(",") if part.strip()}
 
 
-def manifest_response(found: StoredManifest) -> Response:
+def manifest_response(found: ProxiedManifest) -> Response:
     headers = {
         "content-type": found.media_type,
         "docker-content-digest": found.digest,
@@ -34,8 +36,7 @@ class ManifestHandlers:
 
     async def get(self, req: Request) -> Response:
         name, reference = req.params["name"], req.params["reference"]
-        found = await self.s.manifests.get(name, reference, record_pull=req.method == "GET",
-                                           actor=actor_of(req, req.ctx))
+        found = await self._find(name, reference, req.method == "GET", actor_of(req, req.ctx))
         accept = accepted_types(req.headers.get("accept"))
         if not accept or found.media_type in accept or "*/*" in accept:
             return manifest_response(found)
@@ -49,13 +50,20 @@ class ManifestHandlers:
             detail={"reference": reference, "mediaType": found.media_type},
         )
 
-    async def _default_child(self, name: str, index: StoredManifest, accept: set[str]) -> StoredManifest | None:
+    async def _find(self, name: str, reference: str, record_pull: bool, actor: Actor) -> ProxiedManifest:
+        proxy = await self.s.proxy.project(name) if self.s.proxy is not None else None
+        if proxy is not None and self.s.proxy is not None:
+            return await self.s.proxy.manifest(proxy, name, reference, record_pull=record_pull, actor=actor)
+        found = await self.s.manifests.get(name, reference, record_pull=record_pull, actor=actor)
+        return ProxiedManifest(found.digest, found.media_type, found.content)
+
+    async def _default_child(self, name: str, index: ProxiedManifest, accept: set[str]) -> ProxiedManifest | None:
         """For clients that cannot read an index: the linux/amd64 image, as distribution does."""
         doc = orjson.loads(index.content)
         for desc in doc.get("manifests", []):
             platform = desc.get("platform") or {}
             if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
-                child = await self.s.manifests.get(name, desc["digest"], record_pull=False)
+                child = await self._find(name, desc["digest"], False, SYSTEM)
                 return child if child.media_type in accept else None
         return None
 

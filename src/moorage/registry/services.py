@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from moorage.domain.blobs import BlobService
 from moorage.domain.manifests import ManifestService
+from moorage.domain.proxy import ProxyCache
 from moorage.domain.uploads import UploadService
 from moorage.registry.access import RegistryAccess
 from moorage.storage.blobs import BlobStore
@@ -19,3 +20,4 @@ class RegistryServices:
     store: BlobStore
     access: RegistryAccess
     redirect_blobs: bool = False
+    proxy: ProxyCache | None = None  # pull-through cache projects (None in unit tests of the edge)

@@ -114,10 +114,10 @@ def test_create_anonymous_is_unauthorized(anonymous: httpx.Client) -> None:
     assert r.status_code == 401 and codes(r) == ["UNAUTHORIZED"]
 
 
-def test_create_proxy_cache_is_refused(api: httpx.Client) -> None:
-    r = api.post("/projects", json={"project_name": unique("proxy"), "registry_id": 1})
+def test_create_proxy_cache_needs_an_existing_endpoint(api: httpx.Client) -> None:
+    r = api.post("/projects", json={"project_name": unique("proxy"), "registry_id": 2000000})
     assert r.status_code == 400 and codes(r) == ["BAD_REQUEST"]
-    assert "registry_id" in r.json()["errors"][0]["message"]
+    assert "2000000" in r.json()["errors"][0]["message"]
 
 
 def test_create_accepts_storage_limit(api: httpx.Client) -> None:

@@ -181,7 +181,34 @@ def _meta_key_absent(w: World) -> Made:
     return {}, {}
 
 
+def _fresh_registry(w: World) -> Made:
+    """A registry endpoint nothing listens behind (nothing uses it: it can be deleted)."""
+    registry_id = w.created("POST", "/registries", {"name": unique("reg"), "type": "docker-registry",
+                                                     "url": "http://127.0.0.1:9"})
+    return {"fresh_registry_id": str(registry_id)}, {}
+
+
+def _fresh_policy(w: World) -> Made:
+    """A manual push-based replication policy to a fresh endpoint, selecting nothing."""
+    values, _ = _fresh_registry(w)
+    policy_id = w.created("POST", "/replication/policies", {
+        "name": unique("policy"), "dest_registry": {"id": int(values["fresh_registry_id"])},
+        "filters": [{"type": "name", "value": "no-such-repository-*"}], "trigger": {"type": "manual"},
+        "enabled": True, "override": True})
+    return {**values, "fresh_policy_id": str(policy_id)}, {}
+
+
+def _fresh_replication(w: World) -> Made:
+    """A run of a fresh policy (it selects nothing, so it finishes at once with no copy task)."""
+    values, _ = _fresh_policy(w)
+    execution_id = w.created("POST", "/replication/executions", {"policy_id": int(values["fresh_policy_id"])})
+    return {**values, "fresh_execution_id": str(execution_id)}, {}
+
+
 FACTORIES: dict[str, Callable[[World], Made]] = {
+    "fresh_registry": _fresh_registry,
+    "fresh_policy": _fresh_policy,
+    "fresh_replication": _fresh_replication,
     "fresh_project": _fresh_project,
     "fresh_user": _fresh_user,
     "fresh_member": _fresh_member,

@@ -31,9 +31,10 @@ from moorage.metadata.queries.projects import SORTABLE, ProjectFilter
 router = APIRouter(tags=["project"])
 BASE = "/api/v2.0/projects"
 ONE = BASE + "/{project_name_or_id}"
-# Proxy-cache keys: Harbor ignores them on projects that are not proxy caches (all of Moorage's, for now).
-_PROXY_KEYS = ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_local_on_not_found", "proxy_referrer_api",
-               "proxy_cache_filter_pattern", "proxy_cache_filter_kind")
+# Proxy-cache keys: Harbor ignores them on projects that are not proxy caches; the filter and
+# referrer keys of Harbor's schema are accepted and ignored everywhere (not implemented).
+_PROXY_KEYS = ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_local_on_not_found")
+_IGNORED_KEYS = ("proxy_referrer_api", "proxy_cache_filter_pattern", "proxy_cache_filter_kind")
 
 
 def _user_id(ctx: SecurityContext) -> int | None:
@@ -54,14 +55,15 @@ def project_json(p: ProjectDetail, principal: Principal, detail: bool = True) ->
         body.cve_allowlist = CVEAllowlist(id=0, project_id=p.id, items=[], creation_time=p.created_at,
                                           update_time=p.updated_at)
     out: dict[str, Any] = dump(body)
-    out.update(registry_id=None, chart_count=0)
+    out.update(registry_id=p.registry_id, chart_count=0)
     return out
 
 
-def _request_metadata(body: ProjectReq) -> dict[str, str]:
+def _request_metadata(body: ProjectReq, proxy: bool = False) -> dict[str, str]:
     """The metadata of a ProjectReq: ``metadata`` keys, with the deprecated ``public`` flag as a
-    fallback for ``metadata.public``."""
-    values = body.metadata.model_dump(exclude_none=True, exclude=set(_PROXY_KEYS)) if body.metadata else {}
+    fallback for ``metadata.public``; proxy-cache keys only for a ``proxy`` project."""
+    ignored = set(_IGNORED_KEYS) | (set() if proxy else set(_PROXY_KEYS))
+    values = body.metadata.model_dump(exclude_none=True, exclude=ignored) if body.metadata else {}
     if "public" not in values and body.public is not None:
         values["public"] = "true" if body.public else "false"
     return values
@@ -83,13 +85,19 @@ async def _require_create(request: Request, ctx: SecurityContext) -> None:
 @router.post(BASE, status_code=201)
 async def create_project(request: Request, body: ProjectReq, ctx: Security) -> Response:
     await _require_create(request, ctx)
-    if body.registry_id is not None:
-        raise BadRequest("proxy cache projects (registry_id) are not supported yet")
+    if body.registry_id is not None:  # a proxy cache: system administrators only, an existing endpoint
+        if not ctx.principal.sysadmin:
+            raise Forbidden("only system administrators can create proxy cache projects")
+        try:
+            await services_of(request).registries.get(body.registry_id)
+        except NotFound:
+            raise BadRequest(f"registry_id {body.registry_id}: no such registry endpoint (create it first with "
+                             "POST /api/v2.0/registries)") from None
     if body.storage_limit is not None and body.storage_limit < -1:
         raise BadRequest("storage_limit must be -1 (unlimited) or a number of bytes")
     if not body.project_name:
         raise BadRequest("project_name is required")
-    metadata = _request_metadata(body)
+    metadata = _request_metadata(body, proxy=body.registry_id is not None)
     if metadata.pop("retention_id", ""):
         raise BadRequest("the retention_id in the request should be omitted when creating a project")
     # Harbor: only a system administrator's storage_limit counts; others get storage_per_project.
@@ -97,7 +105,7 @@ async def create_project(request: Request, body: ProjectReq, ctx: Security) -> R
     try:
         project_id = await services_of(request).projects.create(
             body.project_name, metadata=metadata, owner_id=_user_id(ctx), actor=actor(request, ctx),
-            storage_limit=limit)
+            storage_limit=limit, registry_id=body.registry_id)
     except MoorageError as exc:
         if exc.code == "NAME_INVALID":
             raise BadRequest(exc.message) from exc
@@ -163,7 +171,8 @@ async def update_project(request: Request, project_name_or_id: str, body: Projec
             raise BadRequest(f"project_id in cve_allowlist must be {ref.id} but it is {allowlist.project_id}")
         if allowlist.items:
             raise BadRequest("project CVE allowlists are not supported yet: send an empty items list")
-    await services_of(request).projects.update(ref, actor(request, ctx), _request_metadata(body))
+    proxy = body.metadata is not None and (await services_of(request).projects.get(ref.id)).registry_id is not None
+    await services_of(request).projects.update(ref, actor(request, ctx), _request_metadata(body, proxy))
     return Response(status_code=200)
 
 

@@ -11,7 +11,6 @@ from alembic import op
 
 import moorage.db.base
 
-
 revision = '0009'
 down_revision = '0008'
 branch_labels = None
