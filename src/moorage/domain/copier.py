@@ -433,21 +433,25 @@ class ArtifactCopier:
         async with src.read_blob(src_repo, digest, offset) as stream:
             total = stream.size or size
             if chunked:
-                buffer = bytearray()
+                # Pieces are kept as they arrive and joined once per chunk (one copy of each byte).
+                pending: list[bytes] = []
+                held = 0
                 async for piece in stream.chunks:
-                    buffer += piece
-                    while len(buffer) >= chunk:
-                        location = await dst.upload_chunk(dst_repo, location, bytes(buffer[:chunk]), offset, chunk)
-                        del buffer[:chunk]
+                    pending.append(piece)
+                    held += len(piece)
+                    while held >= chunk:
+                        data, pending = _split(pending, chunk)
+                        held -= chunk
+                        location = await dst.upload_chunk(dst_repo, location, data, offset, chunk)
                         offset += chunk
                         result.bytes_copied += chunk
                         await self._save(ctx, dst_repo, digest, location, offset)
                         await ctx.log(f"blob {digest}: {offset} of {total} bytes")
                         await self._check_stop(ctx)
-                if buffer:
-                    location = await dst.upload_chunk(dst_repo, location, bytes(buffer), offset, len(buffer))
-                    offset += len(buffer)
-                    result.bytes_copied += len(buffer)
+                if held:
+                    location = await dst.upload_chunk(dst_repo, location, b"".join(pending), offset, held)
+                    offset += held
+                    result.bytes_copied += held
                     await self._save(ctx, dst_repo, digest, location, offset)
             else:
                 remaining = total - offset
@@ -488,6 +492,22 @@ class ArtifactCopier:
             return False
         await ctx.log(f"deleted {dst_repo}{'@' if is_digest(reference) else ':'}{reference} at the destination")
         return True
+
+
+def _split(pieces: list[bytes], size: int) -> tuple[bytes, list[bytes]]:
+    """The first ``size`` bytes of ``pieces`` joined, and the pieces after them."""
+    taken: list[bytes] = []
+    n = 0
+    for i, piece in enumerate(pieces):
+        if n + len(piece) < size:
+            taken.append(piece)
+            n += len(piece)
+            continue
+        cut = size - n
+        taken.append(piece[:cut])
+        rest = [piece[cut:]] if cut < len(piece) else []
+        return b"".join(taken), rest + pieces[i + 1:]
+    return b"".join(taken), []
 
 
 class _Counted:
