@@ -163,6 +163,9 @@ class ReplicationSettings(BaseModel):
     page_size: int = Field(1000, ge=1, le=10000, description="Page size when listing remote repositories and tags")
     parallel_blobs: int = Field(4, ge=1, le=32, description="Blobs of one artifact copied at once")
     execution_retention: int = Field(50, ge=1, description="Executions kept per policy")
+    rate_limit_wait_seconds: float = Field(
+        60.0, ge=0, description="How long one request to a remote registry may wait out 429 answers (honouring "
+        "Retry-After) before the attempt fails and is retried with backoff")
     request_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one request to a remote registry "
                                            "(reading a blob chunk counts as one)")
 

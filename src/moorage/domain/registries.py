@@ -288,12 +288,12 @@ class RegistryService:
         return self._endpoint(await self._row(registry_id))
 
     def client(self, endpoint: Endpoint, *, speed_kib: int = 0, max_connections: int = 10,
-               timeout: float | None = None) -> RemoteRegistry:
+               timeout: float | None = None, rate_limit_wait: float = 0.0) -> RemoteRegistry:
         """A client for ``endpoint`` going through the SSRF guard, with the replication settings'
         timeout and page size (close it, or use it as an ``async with``)."""
         return RemoteRegistry(endpoint, self.guard, timeout=timeout or self.settings.request_timeout_seconds,
                               speed_kib=max(speed_kib, 0), max_connections=max_connections,
-                              page_size=self.settings.page_size)
+                              page_size=self.settings.page_size, rate_limit_wait=rate_limit_wait)
 
     async def check(self, endpoint: Endpoint) -> str | None:
         """Ping the endpoint: None when it answers and accepts the credentials, else why not."""

@@ -257,7 +257,8 @@ class ReplicationService:
 
     def client(self, endpoint: Endpoint, policy: Mapping[str, Any]) -> RemoteRegistry:
         speed = int(policy.get("speed") or 0)
-        return self.registries.client(endpoint, speed_kib=max(speed, 0))
+        return self.registries.client(endpoint, speed_kib=max(speed, 0),
+                                      rate_limit_wait=self.settings.rate_limit_wait_seconds)
 
     async def plan(self, policy_id: int, execution_id: int, task_id: int) -> PlanResult:
         """List the source, judge every artifact, and spawn one copy task per selected artifact

@@ -26,7 +26,7 @@ OPAQUE: dict[str, object] = {
     "ExtraAttrs": Any,
     "ScanOverview": Any,  # map of report MIME type to NativeReportSummary: not modelled
     "SBOMOverview": Any,  # object with scanner details: not modelled
-    "Registry": Any,  # replication registries are out of scope
+    "Registry": Any,  # where referenced (policy src/dest, project summary): a mapping; requests send {"id": n}
     "Annotations": str,
     "ResourceList": int,
     "AdditionLinks": schemas.AdditionLink,
