@@ -119,15 +119,24 @@ def test_name_and_tag_filters(api: httpx.Client, registry: httpx.Client, peer_cl
     push_image(registry, f"{project}/keep", "v1")
     push_image(registry, f"{project}/keep", "dev-1")
     push_image(registry, f"{project}/other", "v1")
+    # Exclusions alone select everything else on the shared server: a label (one filter per type)
+    # keeps the run to this test's artifacts, so the exclusions are what is judged.
+    label = unique("scope")
+    r = api.post("/labels", json={"name": label, "scope": "g", "color": "#48960C"})
+    assert r.status_code == 201, r.text
+    label_id = int(r.headers["location"].rsplit("/", 1)[1])
+    for repo, tag in (("keep", "v1"), ("keep", "dev-1"), ("other", "v1")):
+        r = api.post(f"/projects/{project}/repositories/{repo}/artifacts/{tag}/labels", json={"id": label_id})
+        assert r.status_code == 200, r.text
     policy_id = create_policy(api, policy_body(dest=peer_registry, filters=[
         {"type": "name", "value": f"{project}/other", "decoration": "excludes"},
-        {"type": "tag", "value": "dev-*", "decoration": "excludes"}]))
+        {"type": "tag", "value": "dev-*", "decoration": "excludes"},
+        {"type": "label", "value": [label]}]))
     run = wait_execution(api, start_run(api, policy_id))
     assert run["status"] == "Succeed", run
     assert remote_tags(peer_client, f"{project}/keep") == ["v1"]
     assert remote_tags(peer_client, f"{project}/other") == []
-    assert [t["src_resource"] for t in tasks_of(api, run["id"]) if t["src_resource"].startswith(project)] == [
-        f"{project}/keep:[v1]"]
+    assert [t["src_resource"] for t in tasks_of(api, run["id"])] == [f"{project}/keep:[v1]"]
 
 
 def test_label_filter(api: httpx.Client, registry: httpx.Client, peer_client: httpx.Client,
