@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.common.servers import Server, start_reference_registry
+from tests.common.servers import ADMIN, Server, start_reference_registry
 from tests.integration.api.conftest import PASSWORD, api, as_user, new_project, new_user  # noqa: F401
 
 FINAL = ("Succeed", "Failed", "Stopped")
@@ -141,3 +141,19 @@ def remote_digest(client: httpx.Client, repository: str, reference: str) -> str 
         "Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
                   "application/vnd.docker.distribution.manifest.v2+json"})
     return r.headers["docker-content-digest"] if r.status_code == 200 else None
+
+
+Factory = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def registry(moorage: Server) -> Iterator[httpx.Client]:
+    """Moorage's /v2 as the administrator."""
+    with httpx.Client(base_url=moorage.url, auth=ADMIN, timeout=60) as c:
+        yield c
+
+
+def name_filter(project: str) -> list[dict[str, Any]]:
+    """A name filter selecting every repository of ``project``."""
+    return [{"type": "name", "value": f"{project}/**", "decoration": "matches"}]
+

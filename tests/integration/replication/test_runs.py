@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.common.oci import OCI_MANIFEST, descriptor, push_blob, push_image, put_manifest, sha256
 from tests.common.servers import ADMIN, Server, start_moorage
 from tests.integration.replication.conftest import (
+    Factory,
     create_policy,
     create_registry,
     policy_body,
@@ -29,15 +28,6 @@ from tests.integration.replication.conftest import (
     wait_execution,
 )
 from tests.integration.webhooks.conftest import Receiver, receiver  # noqa: F401
-
-Factory = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def registry(moorage: Server) -> Iterator[httpx.Client]:
-    """Moorage's /v2 as the administrator."""
-    with httpx.Client(base_url=moorage.url, auth=ADMIN, timeout=60) as c:
-        yield c
 
 
 def push_run(api: httpx.Client, peer_registry: int, project: str, **fields: Any) -> dict[str, Any]:

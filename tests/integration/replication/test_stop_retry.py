@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
 from tests.common.oci import OCI_MANIFEST, push_image
 from tests.common.servers import ADMIN, Server, start_moorage, start_reference_registry
 from tests.integration.replication.conftest import (
     BIG,
     SLOW,
+    Factory,
     create_policy,
     create_registry,
+    name_filter,
     policy_body,
     remote_digest,
     remote_tags,
@@ -28,18 +27,6 @@ from tests.integration.replication.conftest import (
     wait_execution,
     wait_for,
 )
-
-Factory = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def registry(moorage: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=moorage.url, auth=ADMIN, timeout=60) as c:
-        yield c
-
-
-def name_filter(project: str) -> list[dict[str, Any]]:
-    return [{"type": "name", "value": f"{project}/**", "decoration": "matches"}]
 
 
 def retry(api: httpx.Client, execution_id: int) -> httpx.Response:

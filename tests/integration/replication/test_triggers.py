@@ -5,11 +5,8 @@ first), a push to Moorage (event-based), a deletion (deletion sync), and what
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
-import pytest
 
 from tests.common.oci import (
     OCI_EMPTY,
@@ -21,12 +18,13 @@ from tests.common.oci import (
     put_manifest,
     sha256,
 )
-from tests.common.servers import ADMIN, Server
 from tests.integration.replication.conftest import (
     BIG,
     SLOW,
+    Factory,
     create_policy,
     executions_of,
+    name_filter,
     policy_body,
     remote_digest,
     remote_tags,
@@ -36,18 +34,7 @@ from tests.integration.replication.conftest import (
     wait_for,
 )
 
-Factory = Callable[..., dict[str, Any]]
 EMPTY = b"{}"
-
-
-@pytest.fixture
-def registry(moorage: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=moorage.url, auth=ADMIN, timeout=60) as c:
-        yield c
-
-
-def name_filter(project: str) -> list[dict[str, Any]]:
-    return [{"type": "name", "value": f"{project}/**", "decoration": "matches"}]
 
 
 def test_scheduled_policy_runs_on_its_cron(api: httpx.Client, registry: httpx.Client,
