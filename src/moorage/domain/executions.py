@@ -182,6 +182,12 @@ class ExecutionService:
                 await jq.refresh_execution(uow.conn, execution_id)
         return len(touched)
 
+    async def stop_requested(self, execution_id: int) -> bool:
+        """Whether the run was asked to stop, read from the database (a task spawned while the
+        stop request was being written still sees it here)."""
+        async with self.db.read() as conn:
+            return await jq.execution_stop_requested(conn, execution_id)
+
     async def stop_task(self, task_id: int) -> None:
         """Stop the execution a task belongs to (Harbor's "stop running job")."""
         execution_id = (await self.task(task_id)).execution_id

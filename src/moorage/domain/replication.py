@@ -315,8 +315,7 @@ class ReplicationService:
                 for a in found]
 
     async def stop_requested(self, execution_id: int) -> bool:
-        async with self.db.read() as conn:
-            return any(t.stop_requested or t.status == STOPPED for t in await jq.list_tasks(conn, execution_id))
+        return await self.executions.stop_requested(execution_id)
 
     async def finish(self, execution_id: int, task_id: int, outcome: str) -> int:
         """Once every task of the run is over (this one ending with ``outcome``), emit one

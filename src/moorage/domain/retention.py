@@ -239,10 +239,7 @@ class RetentionService:
         return PlanResult(len(specs), stopped=stopped)
 
     async def stop_requested(self, execution_id: int) -> bool:
-        """Whether the run was asked to stop, read from the database (a task spawned while the
-        stop request was being written still sees it here)."""
-        async with self.db.read() as conn:
-            return any(t.stop_requested or t.status == STOPPED for t in await jq.list_tasks(conn, execution_id))
+        return await self.executions.stop_requested(execution_id)
 
     async def plan_repository(self, policy_id: int, repository: str) -> RepositoryPlan | None:
         """The decisions for one repository now; None if the policy or the repository is gone."""

@@ -188,6 +188,14 @@ async def save_task_state(conn: Conn, task_id: int, state: dict[str, Any]) -> No
     await conn.execute(update(Task).where(Task.id == task_id).values(state=state, update_time=utcnow()))
 
 
+async def execution_stop_requested(conn: Conn, execution_id: int) -> bool:
+    """Whether any task of the execution was asked to stop or was stopped (one indexed probe,
+    not a listing: every task of a large run asks this when it starts)."""
+    found = await conn.execute(select(Task.id).where(
+        Task.execution_id == execution_id, or_(Task.stop_requested.is_(True), Task.status == "Stopped")).limit(1))
+    return found.first() is not None
+
+
 async def stop_execution_tasks(conn: Conn, execution_id: int) -> None:
     now = utcnow()
     await conn.execute(update(Task).where(Task.execution_id == execution_id, Task.status == "Pending")
