@@ -109,28 +109,13 @@ def parse_options(metadata: dict[str, str]) -> tuple[int, int, bool]:
     return number("proxy_speed_kb"), number("max_upstream_conn"), local
 
 
-class _Throttle:
-    """Caps a project's upstream bytes per second (shared by its transfers; bursts up to 0.5 s)."""
-
-    def __init__(self, kib_per_second: int) -> None:
-        self.rate = kib_per_second * 1024.0
-        self.next = time.monotonic()
-
-    async def take(self, n: int) -> None:
-        now = time.monotonic()
-        self.next = max(self.next, now - 0.5) + n / self.rate
-        if self.next > now:
-            await asyncio.sleep(self.next - now)
-
-
 @dataclass(slots=True)
 class _Upstream:
-    """The per-project upstream state: client, connection slots, throttle."""
+    """The per-project upstream state: client (it caps the project's bandwidth), connection slots."""
 
     key: tuple[Any, ...]
     client: RemoteRegistry
     slots: asyncio.Semaphore
-    throttle: _Throttle | None
     docker_hub: bool
 
 
@@ -223,12 +208,10 @@ class ProxyCache:
         found = self._upstreams.get(project.id)
         if found is not None and found.key == key:
             return found
-        client = self.registries.client(endpoint, max_connections=conns,
+        client = self.registries.client(endpoint, max_connections=conns, speed_kib=project.speed_kib,
                                         timeout=self.settings.upstream_timeout_seconds)
         host = (urlsplit(endpoint.url).hostname or "").lower()
-        upstream = _Upstream(key, client, asyncio.Semaphore(conns),
-                             _Throttle(project.speed_kib) if project.speed_kib > 0 else None,
-                             host in DOCKER_HUB_HOSTS)
+        upstream = _Upstream(key, client, asyncio.Semaphore(conns), host in DOCKER_HUB_HOSTS)
         self._upstreams[project.id] = upstream
         if found is not None:  # options changed: close the old client once its transfers are done
             self._spawn(self._close_later(found.client))
@@ -431,7 +414,7 @@ class ProxyCache:
                 upload_id = await self.uploads.start(repository)
                 try:
                     await self.uploads.finish(repository, upload_id, parse_digest(digest),
-                                              _tee(source.chunks, flight, upstream.throttle))
+                                              _tee(source.chunks, flight))
                 except BaseException:
                     with suppress(Exception):
                         await self.uploads.cancel(repository, upload_id)
@@ -458,10 +441,8 @@ def _proxied(found: StoredManifest) -> ProxiedManifest:
     return ProxiedManifest(found.digest, found.media_type, found.content)
 
 
-async def _tee(chunks: AsyncIterator[bytes], flight: _Flight, throttle: _Throttle | None) -> AsyncIterator[bytes]:
+async def _tee(chunks: AsyncIterator[bytes], flight: _Flight) -> AsyncIterator[bytes]:
     async for chunk in chunks:
-        if throttle is not None:
-            await throttle.take(len(chunk))
         for queue in list(flight.subscribers):
             try:
                 await asyncio.wait_for(queue.put(chunk), SUBSCRIBER_TIMEOUT_SECONDS)

@@ -132,17 +132,18 @@ class _Token:
 
 @dataclass(slots=True)
 class RateLimiter:
-    """Caps a byte stream at ``bytes_per_second`` (shared by every transfer of one client)."""
+    """Caps bytes per second, shared by every transfer of one client.  Credit saved while idle
+    is capped at ``burst_seconds``, so a transfer after a pause cannot run unthrottled."""
 
     bytes_per_second: float
-    started: float = field(default_factory=time.monotonic)
-    sent: int = 0
+    burst_seconds: float = 0.5
+    next: float = field(default_factory=time.monotonic)  # when the bytes taken so far are paid for
 
     async def take(self, n: int) -> None:
-        self.sent += n
-        ahead = self.sent / self.bytes_per_second - (time.monotonic() - self.started)
-        if ahead > 0:
-            await asyncio.sleep(ahead)
+        now = time.monotonic()
+        self.next = max(self.next, now - self.burst_seconds) + n / self.bytes_per_second
+        if self.next > now:
+            await asyncio.sleep(self.next - now)
 
 
 def _verify(endpoint: Endpoint) -> ssl.SSLContext | bool:
