@@ -56,6 +56,8 @@ from moorage.jobs.tasks.gc import gc_job
 from moorage.jobs.tasks.replication import replication_jobs
 from moorage.jobs.tasks.retention import retention_plan_job, retention_repository_job
 from moorage.jobs.tasks.webhook import webhook_job
+from moorage.portal.app import PortalApp, build_portal
+from moorage.portal.services import PortalServices
 from moorage.registry.access import AccessSettings, RegistryAccess
 from moorage.registry.app import RegistryApp
 from moorage.registry.routes import build_routes
@@ -63,7 +65,7 @@ from moorage.registry.services import RegistryServices
 from moorage.storage.blobs import BlobStore
 from moorage.storage.driver import BlobDriver, PathNotFound
 from moorage.storage.hashing import Hashers
-from moorage.web.http import Receive, Response, Scope, Send
+from moorage.web.http import Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
@@ -282,6 +284,16 @@ class MoorageApp:
             immutability=components.immutability, retention=components.retention, gc=components.gc,
             registries=components.registries, replication=components.replication,
         )))
+        self.portal = PortalApp(build_portal(PortalServices(
+            settings=components.settings, db=components.db, authenticator=components.authenticator,
+            config=components.config, audit=components.audit, projects=components.projects,
+            users=components.users, members=components.members, robots=components.robots,
+            repositories=components.repositories, manifests=components.manifests, blobs=components.blobs,
+            quotas=components.quotas, labels=components.labels, auditpurge=components.auditpurge,
+            executions=components.executions, schedules=components.schedules, webhooks=components.webhooks,
+            immutability=components.immutability, retention=components.retention, gc=components.gc,
+            registries=components.registries, replication=components.replication, health=components.health,
+        )))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -292,7 +304,7 @@ class MoorageApp:
             elif path.startswith(("/api/", "/service/", "/c/", "/devcenter-api-2.0")):
                 await self.api(scope, receive, send)
             else:
-                await Response(404, {"content-type": "text/plain"}, b"not found\n").send(scope, send)
+                await self.portal(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -164,6 +164,11 @@ class QuotaService:
 
     # The /quotas API ---------------------------------------------------------------------
 
+    async def usages(self, project_ids: list[int]) -> dict[int, q.Usage]:
+        """Limit and usage per project (those without a quota row are absent)."""
+        async with self.db.read() as conn:
+            return await q.list_usages(conn, project_ids)
+
     async def get(self, quota_id: int) -> QuotaRow:
         """A quota by id (the project id); raises NotFound."""
         async with self.db.read() as conn:

@@ -164,6 +164,12 @@ class UserService:
             await self.audit.record(uow.conn, actor, AuditEntry("update", "user", user.username,
                                                                 description="profile updated"))
 
+    async def set_locale(self, user_id: int, locale: str | None) -> None:
+        """Remember the portal language a user chose (a preference: not audited)."""
+        async with self.db.write() as uow:
+            if not await q.set_locale(uow.conn, user_id, locale):
+                raise NotFound(f"user {user_id} not found")
+
     async def set_sysadmin(self, user_id: int, sysadmin: bool, actor: Actor) -> None:
         """Grant or revoke the system administrator flag.  Raises NotFound."""
         async with self.db.write() as uow:

@@ -23,6 +23,8 @@ class User(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     sysadmin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The portal language the user chose ("en", "zh_CN"); None: follow the browser.
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

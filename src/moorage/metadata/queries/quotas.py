@@ -65,6 +65,16 @@ async def find_usage(conn: Conn, project_id: int) -> Usage | None:
     return Usage(str(row[0]), int(row[1]), int(row[2])) if row else None
 
 
+async def list_usages(conn: Conn, project_ids: list[int]) -> dict[int, Usage]:
+    """Limit and usage of each of the projects that has a quota row (a page of a list)."""
+    if not project_ids:
+        return {}
+    stmt = (select(ProjectQuota.project_id, Project.name, ProjectQuota.hard_storage, ProjectQuota.used_storage)
+            .join(Project, Project.id == ProjectQuota.project_id)
+            .where(ProjectQuota.project_id.in_(project_ids)))
+    return {int(r[0]): Usage(str(r[1]), int(r[2]), int(r[3])) for r in (await conn.execute(stmt)).all()}
+
+
 async def find_blob_in_project(conn: Conn, project_id: int, digest: str) -> bool:
     """Whether the project already holds the blob (adding it again costs nothing)."""
     stmt = (select(ProjectBlob.blob_id).join(Blob, Blob.id == ProjectBlob.blob_id)

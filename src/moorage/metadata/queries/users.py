@@ -80,6 +80,12 @@ async def update_profile(conn: Conn, user_id: int, values: Mapping[str, str | No
     return bool(result.rowcount)
 
 
+async def set_locale(conn: Conn, user_id: int, locale: str | None) -> bool:
+    """Remember the user's portal language (None: follow the browser)."""
+    result = await conn.execute(update(User).where(User.id == user_id).values(locale=locale))
+    return bool(result.rowcount)
+
+
 async def set_sysadmin(conn: Conn, user_id: int, sysadmin: bool) -> bool:
     result = await conn.execute(update(User).where(User.id == user_id).values(
         sysadmin=sysadmin, updated_at=utcnow()))

@@ -1,0 +1,1 @@
+"""Portal route modules; ``portal/app.py`` includes them in a fixed order."""

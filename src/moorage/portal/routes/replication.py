@@ -1,0 +1,7 @@
+"""Registry endpoints and replication policies, executions and task logs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
