@@ -305,6 +305,26 @@ class RepositoryService:
             out.append(art)
         return out
 
+    async def manifest_and_config(self, repository: str, reference: str
+                                  ) -> tuple[bytes, dict[str, Any] | None]:
+        """The artifact's manifest bytes and, for an image whose config blob is at most
+        ``MAX_CONFIG_READ``, its parsed config document (None otherwise or if unreadable:
+        the portal then shows no build history).  NotFound / BadRequest as ``get_artifact``."""
+        async with self.db.read() as conn:
+            row = await _artifact(conn, await _repository_id(conn, repository), repository, reference)
+            content = row.content if row.content is not None else await cq.find_artifact_content(conn, row.id)
+        content = content or b""
+        try:
+            doc = orjson.loads(content)
+            config = doc.get("config") if isinstance(doc, dict) else None
+            if (not isinstance(config, dict) or config.get("mediaType") not in mt.IMAGE_CONFIGS
+                    or not isinstance(config.get("size"), int) or config["size"] > MAX_CONFIG_READ):
+                return content, None
+            parsed = orjson.loads(await self.manifests.store.read_all(str(config["digest"])))
+        except Exception:  # a foreign or missing config is shown as absent, not as an error
+            return content, None
+        return content, parsed if isinstance(parsed, dict) else None
+
     async def _image_config(self, row: ArtifactRow) -> dict[str, Any]:
         """created / author / architecture / os / config from an image's config blob."""
         content = row.content

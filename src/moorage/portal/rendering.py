@@ -4,6 +4,7 @@ render never swaps catalogues under another request), and the formatting filters
 from __future__ import annotations
 
 import gettext
+import hashlib
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -61,6 +62,11 @@ def short_digest(value: str | None, length: int = 12) -> str:
     return f"{algorithm}:{hexpart[:length]}" if hexpart else value[:length]
 
 
+def dom_id(*parts: object) -> str:
+    """A stable element id derived from what the element shows (unique per distinct content)."""
+    return "i" + hashlib.sha1("\0".join(str(p) for p in parts).encode()).hexdigest()[:12]
+
+
 def number(value: int | float | None, locale: str = "en") -> str:
     return "—" if value is None else format_decimal(value, locale=locale)
 
@@ -79,7 +85,7 @@ class Renderer:
             env.install_gettext_translations(translations[locale], newstyle=True)  # type: ignore[attr-defined]
             env.filters.update(
                 filesize=partial(filesize, locale=locale), datetime=partial(datetime_format, locale=locale),
-                iso=iso, short_digest=short_digest, number=partial(number, locale=locale),
+                iso=iso, short_digest=short_digest, dom_id=dom_id, number=partial(number, locale=locale),
             )
             env.globals.update(LOCALES=LOCALES)
             self.environments[locale] = env
