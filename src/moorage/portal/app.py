@@ -26,7 +26,8 @@ from moorage.web.http import Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTES = ("account", "projects", "project_content", "project_admin", "system_admin", "replication")
+ROUTES = ("account", "projects", "project_content", "project_admin", "project_policies", "project_webhooks",
+          "system_admin", "system_jobs", "replication", "registry_endpoints")
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                  b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),

@@ -11,8 +11,10 @@ so a handler cannot forget it.  Cookies are ``SameSite=Lax`` besides.
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
@@ -143,6 +145,7 @@ class View:
     user: User | None = None
     cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     form_values: Form | None = None
+    banner: tuple[str, str] | None = None  # (kind, text) of the system's announcement banner
 
     # Who -------------------------------------------------------------------------------
 
@@ -261,7 +264,7 @@ class View:
         body = self.portal.renderer.render(self.locale, template, {
             "view": self, "request": self.request, "principal": self.principal, "user": self.user,
             "csrf_token": self.csrf_token, "locale": self.locale, "theme": self.theme, "flash": flash,
-            "path": self.request.url.path, **context,
+            "path": self.request.url.path, "banner": self.banner, **context,
         })
         return self._apply(HTMLResponse(body, status_code=status))  # type: ignore[return-value]
 
@@ -305,12 +308,13 @@ async def resolve_view(request: Request) -> View:
     services = portal.services
     auth = services.authenticator
     ctx, csrf, user = auth.anonymous(), "", None
+    config = await services.config.get()
     if cookie := request.cookies.get(SESSION_COOKIE):
-        found = await auth.session(cookie, int(await services.config.value("session_timeout")))
+        found = await auth.session(cookie, int(config["session_timeout"]))
         if found is not None and found[0].id is not None:
             ctx, csrf = auth.context(found[0], "session", csrf_token=found[1]), found[1]
             user = await services.users.get(found[0].id)
-    view = View(request, portal, ctx, DEFAULT_LOCALE, csrf, user)
+    view = View(request, portal, ctx, DEFAULT_LOCALE, csrf, user, banner=parse_banner(config.get("banner_message")))
     view.locale = (supported(user.locale if user else None) or supported(request.cookies.get(LANG_COOKIE))
                    or negotiate(request.headers.get("accept-language", "")) or DEFAULT_LOCALE)
     if not csrf:
@@ -324,6 +328,30 @@ async def resolve_view(request: Request) -> View:
         if not sent or not hmac.compare_digest(sent.encode(), view.csrf_token.encode()):
             raise Forbidden("the form has expired or did not come from this site: reload the page and try again")
     return view
+
+
+def parse_banner(raw: object) -> tuple[str, str] | None:
+    """Harbor's ``banner_message``: JSON ``{"message", "type", "fromDate", "toDate"}`` (dates in
+    milliseconds; shown only between them), or plain text.  (kind, text), or None."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ("info", raw.strip()[:1000])
+    if not isinstance(doc, dict):
+        return ("info", raw.strip()[:1000])
+    message = str(doc.get("message") or "").strip()
+    now_ms = time.time() * 1000
+    try:
+        if doc.get("fromDate") and now_ms < float(doc["fromDate"]):
+            return None
+        if doc.get("toDate") and now_ms > float(doc["toDate"]):
+            return None
+    except (TypeError, ValueError):
+        pass
+    kind = {"warning": "warn", "danger": "error", "success": "ok"}.get(str(doc.get("type", "")), "info")
+    return (kind, message[:1000]) if message else None
 
 
 async def signed_in_view(request: Request) -> View:

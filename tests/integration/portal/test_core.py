@@ -315,3 +315,21 @@ def test_pages_render_in_both_languages(admin: PortalClient, zh: PortalClient) -
                                    ("/account/password", "Change password", "修改密码")]:
         assert h1(admin.page(path)).startswith(english)
         assert h1(zh.page(path)).startswith(chinese)
+
+
+def test_the_announcement_banner(admin: PortalClient, anonymous: PortalClient, api: httpx.Client) -> None:
+    text = f"Maintenance tonight {secrets.token_hex(2)} <b>"
+    assert api.put("/configurations", json={"banner_message": text}).status_code == 200
+    try:
+        page = anonymous.page("/sign-in")
+        assert "Maintenance tonight" in page and "&lt;b&gt;" in page and 'role="note"' in page
+        import json
+        future = {"message": "Later", "type": "warning", "fromDate": 4102444800000}
+        assert api.put("/configurations", json={"banner_message": json.dumps(future)}).status_code == 200
+        assert "Later" not in admin.page("/projects")
+        now = {"message": "Upgrade at noon", "type": "warning", "closable": True}
+        assert api.put("/configurations", json={"banner_message": json.dumps(now)}).status_code == 200
+        page = admin.page("/projects")
+        assert "Upgrade at noon" in page and "notice-warn" in page
+    finally:
+        api.put("/configurations", json={"banner_message": ""})
