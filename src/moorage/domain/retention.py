@@ -29,6 +29,7 @@ from moorage.domain.executions import (
     ExecutionService,
     TaskRecord,
     TaskSpec,
+    task_record,
 )
 from moorage.domain.immutability import ImmutabilityService
 from moorage.domain.repositories import RepositoryService
@@ -82,6 +83,14 @@ class RepositoryPlan:
     repository: str
     decisions: list[Decision]
     rules: list[str]  # what each rule covering the repository retains
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    """What a run's repository tasks judged so far: artifacts in all, and how many were kept."""
+
+    judged: int
+    retained: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +211,19 @@ class RetentionService:
         """The per-repository tasks of a run (the planner is not one)."""
         await self.execution(policy_id, execution_id)
         return [t for t in await self.executions.tasks(execution_id) if t.job == REPOSITORY_JOB]
+
+    async def repository_tasks_page(self, policy_id: int, execution_id: int, offset: int, limit: int
+                                    ) -> tuple[list[TaskRecord], int, RunTotals]:
+        """One page of a run's per-repository tasks, how many there are, and what the run has
+        judged so far over all of them (NotFound unless the run is the policy's)."""
+        await self.execution(policy_id, execution_id)
+        async with self.db.read() as conn:
+            total = await q.count_retention_tasks(conn, execution_id, REPOSITORY_JOB)
+            rows = await q.list_retention_tasks(conn, execution_id, REPOSITORY_JOB, offset, limit) \
+                if total > offset else []
+            states = await q.list_retention_task_states(conn, execution_id, REPOSITORY_JOB)
+        totals = RunTotals(sum(int(s.get("total", 0)) for s in states), sum(int(s.get("retained", 0)) for s in states))
+        return [task_record(r) for r in rows], total, totals
 
     async def task_log(self, policy_id: int, execution_id: int, task_id: int) -> str:
         await self.execution(policy_id, execution_id)

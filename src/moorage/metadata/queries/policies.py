@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from moorage.core.errors import NotFound
 from moorage.db.base import utcnow
 from moorage.db.engine import Conn, Prepared
-from moorage.metadata.models import Artifact, ArtifactReference, Execution, Repository, Tag
+from moorage.metadata.models import Artifact, ArtifactReference, Execution, Repository, Tag, Task
 from moorage.metadata.models.policy import ImmutableRule, RetentionPolicy, RetentionRule
 from moorage.metadata.queries.dialect import insert_for
 
@@ -252,3 +252,22 @@ async def lock_execution(conn: Conn, execution_id: int) -> bool:
     after the other through it); False if it does not exist."""
     stmt = select(Execution.id).where(Execution.id == execution_id).with_for_update()
     return (await conn.execute(stmt)).first() is not None
+
+
+async def count_retention_tasks(conn: Conn, execution_id: int, job: str) -> int:
+    """How many tasks of job ``job`` (the per-repository ones) a retention run has."""
+    stmt = select(func.count()).select_from(Task).where(Task.execution_id == execution_id, Task.job == job)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def list_retention_tasks(conn: Conn, execution_id: int, job: str, offset: int, limit: int) -> list[Task]:
+    """One page of a retention run's tasks of job ``job``, in creation order."""
+    stmt = (select(Task.__table__).where(Task.execution_id == execution_id, Task.job == job)
+            .order_by(Task.id).offset(offset).limit(limit))
+    return [Task(**row._mapping) for row in await conn.execute(stmt)]
+
+
+async def list_retention_task_states(conn: Conn, execution_id: int, job: str) -> list[dict[str, Any]]:
+    """The saved state of every task of job ``job`` of a run (their totals make the run's)."""
+    stmt = select(Task.state).where(Task.execution_id == execution_id, Task.job == job)
+    return [dict(state or {}) for state in (await conn.execute(stmt)).scalars()]
