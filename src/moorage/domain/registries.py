@@ -226,6 +226,13 @@ class RegistryService:
             projects = await q.list_proxy_project_names_using(conn, registry_id)
         return [f"replication policy {p!r}" for p in policies] + [f"proxy-cache project {p!r}" for p in projects]
 
+    async def usage(self, registry_id: int) -> tuple[list[str], list[str]]:
+        """The names of the replication policies and of the proxy-cache projects using the
+        endpoint (what the portal lists, in its own words, when it refuses a delete)."""
+        async with self.db.read() as conn:
+            return (await q.list_policy_names_using(conn, registry_id),
+                    await q.list_proxy_project_names_using(conn, registry_id))
+
     # Changes ----------------------------------------------------------------------------------------
 
     async def create(self, body: RegistryInput, actor: Actor) -> int:

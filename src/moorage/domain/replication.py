@@ -32,6 +32,7 @@ from moorage.domain.executions import (
     ExecutionService,
     TaskRecord,
     TaskSpec,
+    task_record,
 )
 from moorage.domain.registries import RegistryService
 from moorage.domain.remote import Endpoint, RemoteRegistry
@@ -245,6 +246,17 @@ class ReplicationService:
         return [t for t in await self.executions.tasks(execution_id)
                 if t.job in ARTIFACT_JOBS and (statuses is None or t.status in statuses)
                 and (resource_type is None or t.params.get("resource_type") == resource_type)]
+
+    async def page_tasks(self, execution_id: int, statuses: list[str] | None, offset: int, limit: int
+                         ) -> tuple[list[TaskRecord], int]:
+        """A page of the artifact tasks of a run (oldest first) and how many there are, read
+        with offset/limit (a run may hold thousands; the portal polls this every 2 s)."""
+        await self.execution(execution_id)
+        async with self.db.read() as conn:
+            total = await q.count_artifact_tasks(conn, execution_id, ARTIFACT_JOBS, statuses)
+            rows = await q.list_artifact_tasks(conn, execution_id, ARTIFACT_JOBS, statuses, offset, limit
+                                               ) if total > offset else []
+        return [task_record(r) for r in rows], total
 
     async def task_log(self, execution_id: int, task_id: int) -> str:
         await self.execution(execution_id)

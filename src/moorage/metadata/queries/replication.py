@@ -187,3 +187,21 @@ async def count_pending_tasks(conn: Conn, execution_id: int, except_task: int) -
     stmt = select(func.count()).select_from(Task).where(
         Task.execution_id == execution_id, Task.status == "Pending", Task.id != except_task)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+def _artifact_tasks(stmt: Any, execution_id: int, jobs: tuple[str, ...], statuses: list[str] | None) -> Any:
+    stmt = stmt.where(Task.execution_id == execution_id, Task.job.in_(jobs))
+    return stmt.where(Task.status.in_(statuses)) if statuses is not None else stmt
+
+
+async def count_artifact_tasks(conn: Conn, execution_id: int, jobs: tuple[str, ...],
+                               statuses: list[str] | None) -> int:
+    stmt = _artifact_tasks(select(func.count()).select_from(Task), execution_id, jobs, statuses)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def list_artifact_tasks(conn: Conn, execution_id: int, jobs: tuple[str, ...], statuses: list[str] | None,
+                              offset: int, limit: int) -> list[Task]:
+    """A page of a run's tasks of the given jobs (and statuses), oldest first."""
+    stmt = _artifact_tasks(select(Task.__table__), execution_id, jobs, statuses)
+    return [Task(**row._mapping) for row in await conn.execute(stmt.order_by(Task.id).offset(offset).limit(limit))]
