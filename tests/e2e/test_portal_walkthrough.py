@@ -213,3 +213,63 @@ def test_keyboard_reaches_the_sign_in_form(page: Page, server: Server) -> None:
         page.keyboard.press("Tab")
         focused.add(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
     assert {"f-principal", "f-password"} <= focused
+
+
+def sign_in_new_admin(page: Page, server: Server) -> str:
+    """A fresh system administrator (so the language another test chose does not carry over)."""
+    name = f"ops{secrets.token_hex(2)}"
+    with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=30) as api:
+        created = api.post("/users", json={"username": name, "password": "Operator123", "realname": "Ops",
+                                           "email": f"{name}@example.com"})
+        assert created.status_code == 201
+        user_id = created.headers["location"].rsplit("/", 1)[1]
+        assert api.put(f"/users/{user_id}/sysadmin", json={"sysadmin_flag": True}).status_code == 200
+    page.goto(server.url + "/sign-in")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill("Operator123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("h1")).to_contain_text("Projects")
+    return name
+
+
+def test_replication_in_the_browser(page: Page, server: Server, artifacts: Path) -> None:
+    """An endpoint with a connection test, a push policy, a run watched live to the end, a task log."""
+    from tests.common.oci import push_image
+
+    source = f"src{secrets.token_hex(2)}"
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
+        assert client.post("/api/v2.0/projects", json={"project_name": source}).status_code == 201
+        push_image(client, f"{source}/app", "v1")
+    sign_in_new_admin(page, server)
+
+    page.goto(server.url + "/admin/registries/new")
+    page.locator("#f-type").select_option("harbor")  # a Moorage (or Harbor) peer creates the project
+    page.locator("#f-name").fill(f"peer{secrets.token_hex(2)}")
+    page.locator("#f-url").fill(server.url)
+    page.get_by_label("Access ID (username)").fill(ADMIN[0])
+    page.locator("input[type=password]").first.fill(ADMIN[1])
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".notice").first).to_contain_text("Connection succeeded")
+    shot(page, artifacts, "27-registry-endpoint")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("table.list")).to_contain_text(server.url)
+    shot(page, artifacts, "15-registries")
+
+    page.goto(server.url + "/admin/replications/new")
+    page.locator("#f-name").fill(f"out{secrets.token_hex(2)}")
+    page.locator("#f-registry_id").select_option(index=1)
+    page.locator("#f-filter_name").fill(f"{source}/**")
+    page.locator("#f-dest_namespace").fill(f"{source}-copy")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("table.list")).to_contain_text(f"{source}-copy")
+    shot(page, artifacts, "16-replications")
+    page.get_by_role("button", name="Replicate now").first.click()
+    expect(page.locator("h1")).to_contain_text("Replication run")
+    # The page follows the run by itself (polling a fragment) until it ends.
+    expect(page.locator("main .badge").first).to_have_text("Succeeded", timeout=60_000)
+    expect(page.locator("main")).to_contain_text("1 of 1 tasks finished (100%)")
+    expect(page.locator("progress").first).to_be_visible()
+    shot(page, artifacts, "28-replication-run")
+    page.get_by_role("link", name="View log").first.click()
+    expect(page.locator("body")).to_contain_text(f"{source}/app")
+    shot(page, artifacts, "29-replication-task-log")
