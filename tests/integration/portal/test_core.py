@@ -333,3 +333,9 @@ def test_the_announcement_banner(admin: PortalClient, anonymous: PortalClient, a
         assert "Upgrade at noon" in page and "notice-warn" in page
     finally:
         api.put("/configurations", json={"banner_message": ""})
+
+
+def test_harbor_portal_bookmarks_land_here(anonymous: PortalClient) -> None:
+    assert anonymous.get("/harbor/projects").headers["location"] == "/projects"
+    assert anonymous.get("/harbor/sign-in").headers["location"] == "/sign-in"
+    assert anonymous.get("/harbor").headers["location"] == "/projects"

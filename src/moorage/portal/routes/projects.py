@@ -20,6 +20,14 @@ async def home() -> Response:
     return RedirectResponse("/projects", status_code=302)
 
 
+@router.get("/harbor")
+@router.get("/harbor/{rest:path}")
+async def from_harbor(rest: str = "") -> Response:
+    """Bookmarks of Harbor's portal (``/harbor/projects``, ``/harbor/sign-in``) land on the
+    matching page here; Harbor's pages name projects by id, so the rest go to the projects list."""
+    return RedirectResponse("/sign-in" if rest.startswith("sign-in") else "/projects", status_code=302)
+
+
 async def may_create(view: View) -> bool:
     """Harbor's rule: system administrators always; other users while
     ``project_creation_restriction`` is ``everyone``."""
