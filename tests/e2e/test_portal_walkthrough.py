@@ -149,7 +149,9 @@ def test_an_administrators_walkthrough(page: Page, server: Server, artifacts: Pa
                        ("20-project-logs", f"/projects/{project}/logs"),
                        ("21-project-webhooks", f"/projects/{project}/webhooks"),
                        ("22-project-labels", f"/projects/{project}/labels"),
-                       ("23-project-configuration", f"/projects/{project}/configuration")):
+                       ("23-project-configuration", f"/projects/{project}/configuration"),
+                       ("30-immutability", f"/projects/{project}/policies/immutability"),
+                       ("31-change-password", "/account/password")):
         response = page.goto(base + path)
         assert response is not None and response.status == 200, path
         shot(page, artifacts, name)
@@ -273,3 +275,6 @@ def test_replication_in_the_browser(page: Page, server: Server, artifacts: Path)
     page.get_by_role("link", name="View log").first.click()
     expect(page.locator("body")).to_contain_text(f"{source}/app")
     shot(page, artifacts, "29-replication-task-log")
+    page.goto(server.url + "/admin/replications/executions")
+    expect(page.locator("table.list")).to_contain_text("Succeeded")
+    shot(page, artifacts, "32-replication-executions")
