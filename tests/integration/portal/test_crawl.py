@@ -88,6 +88,27 @@ def links(page: str) -> list[str]:
     return [html.unescape(h) for h in re.findall(r'<a\b[^>]*\bhref="([^"#]+)"', page)]
 
 
+# The page's chrome: headings, labels, buttons, column heads, legends, help text and
+# empty states.  On a Chinese page none of it may be English words (data shows in cells).
+CHROME = re.compile(r"<(h[1-4]|label|button|legend|summary|caption)\b[^>]*>(.*?)</\1>"
+                    r"|<th scope=\"col\"[^>]*>(.*?)</th>|<p class=\"(?:help|empty-title)\"[^>]*>(.*?)</p>", re.S)
+SAME_IN_CHINESE = {
+    "Tag", "Tags", "TLS", "PEM", "Moorage", "Webhooks", "SBOM", "HTTP", "Slack", "CloudEvents", "English", "API",
+    "ID", "URL", "Cron", "Docker", "OCI", "Harbor", "Default", "CVE",
+}
+
+
+def untranslated_chrome(page: str) -> list[str]:
+    found = []
+    for match in CHROME.finditer(page):
+        inner = next(g for g in match.groups()[1:] if g is not None)
+        text = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(inner)).split())
+        words = [w for w in re.findall(r"[A-Za-z]{3,}", text) if w not in SAME_IN_CHINESE]
+        if words and not re.search(r"[\u4e00-\u9fff]", text):
+            found.append(text)
+    return found
+
+
 def crawl(client: PortalClient, starts: list[str]) -> dict[str, httpx.Response]:
     seen: dict[str, httpx.Response] = {}
     queue = deque(starts)
@@ -121,6 +142,9 @@ def test_every_linked_page_renders(portal: Server, world: str, admin: PortalClie
         assert "Traceback" not in response.text, path
         if response.text.lstrip().startswith("<!doctype html>"):
             assert f'<html lang="{"zh-CN" if language == "zh_CN" else "en"}"' in response.text, path
+        if language == "zh_CN":
+            english = untranslated_chrome(response.text)
+            assert not english, (path, english)
     visited = set(pages)
     for expected in (f"/projects/{world}/repositories", f"/projects/{world}/members", f"/projects/{world}/robots",
                      f"/projects/{world}/policies", f"/projects/{world}/webhooks", f"/projects/{world}/logs",

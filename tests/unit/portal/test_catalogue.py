@@ -78,3 +78,22 @@ def test_datetime_follows_the_locale() -> None:
 
 def test_short_digest() -> None:
     assert short_digest("sha256:" + "ab" * 32) == "sha256:abababababab"
+
+
+def test_a_message_has_one_translation_across_the_area_files() -> None:
+    """The area catalogues are merged (the first file wins), so two different translations of
+    one msgid would show one of them in the other area's context: give such messages distinct
+    msgids instead."""
+    from babel.messages.pofile import read_po
+
+    from moorage.portal.i18n import TRANSLATIONS_DIR
+
+    seen: dict[str, dict[str, str]] = {}
+    for path in sorted((TRANSLATIONS_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as fh:
+            for message in read_po(fh):
+                if message.id:
+                    msgid = message.id if isinstance(message.id, str) else message.id[0]
+                    seen.setdefault(msgid, {})[path.stem] = str(message.string)
+    conflicts = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
+    assert not conflicts, conflicts

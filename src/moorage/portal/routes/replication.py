@@ -151,7 +151,7 @@ async def _policy_form(view: View, values: dict[str, str], policy: ReplicationPo
 
 
 def _trigger_names(view: View) -> dict[str, str]:
-    return {TRIGGER_MANUAL: view._("Manual"), TRIGGER_SCHEDULED: view._("Scheduled"),
+    return {TRIGGER_MANUAL: view._("Manual"), TRIGGER_SCHEDULED: view._("Scheduled (cron)"),
             TRIGGER_EVENT: view._("Event-based")}
 
 
