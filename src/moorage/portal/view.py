@@ -176,6 +176,19 @@ class View:
         text = self.portal.renderer.translations[self.locale].gettext(message)
         return text % params if params else text
 
+    def explain(self, exc: MoorageError) -> str:
+        """A domain error for this page's reader.  Domain messages are English (they name
+        values and rules); on a translated page they come after what kind of error it is, in
+        the page's language."""
+        if self.locale == DEFAULT_LOCALE:
+            return exc.message
+        kinds = {400: self._("The input was not accepted"), 401: self._("Sign in required"),
+                 403: self._("Not allowed"), 404: self._("Not found"), 409: self._("Conflict"),
+                 412: self._("Not possible right now"), 413: self._("Too large"), 422: self._("Not possible"),
+                 429: self._("Too many requests")}
+        kind = kinds.get(exc.status, self._("Something went wrong"))
+        return self._("%(kind)s: %(detail)s", kind=kind, detail=exc.message)
+
     def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:
         text = self.portal.renderer.translations[self.locale].ngettext(singular, plural, n)
         return text % {"num": n, **params}

@@ -339,3 +339,11 @@ def test_harbor_portal_bookmarks_land_here(anonymous: PortalClient) -> None:
     assert anonymous.get("/harbor/projects").headers["location"] == "/projects"
     assert anonymous.get("/harbor/sign-in").headers["location"] == "/sign-in"
     assert anonymous.get("/harbor").headers["location"] == "/projects"
+
+
+def test_domain_errors_are_introduced_in_the_pages_language(zh: PortalClient) -> None:
+    name = f"zherr{secrets.token_hex(3)}"
+    assert zh.post("/projects/new", {"name": name}).status_code == 303
+    again = zh.post("/projects/new", {"name": name})
+    assert again.status_code == 409
+    assert "冲突：" in again.text and "already exists" in again.text

@@ -82,7 +82,7 @@ async def sign_up(view: CurrentView) -> Response:
                                              view.actor().client_ip), email=values["email"] or None,
                                              realname=values["realname"], comment=values["comment"])
         except MoorageError as exc:
-            error = exc.message
+            error = view.explain(exc)
     if error:
         return view.render("account/sign_up.html", status=400, values=values, error=error)
     return view.redirect("/sign-in", flash=view._("Your account %(name)s is ready: sign in.", name=values["username"]))
@@ -104,7 +104,7 @@ async def change_password(view: SignedIn) -> Response:
                                                   old_password=form.get("old_password"))
     except MoorageError as exc:
         return view.render("account/password.html", status=exc.status if exc.status < 500 else 400,
-                           error=exc.message)
+                           error=view.explain(exc))
     # Changing the password ends every session of the user, this one included.
     view.set_cookie(SESSION_COOKIE, "")
     return view.redirect("/sign-in", flash=view._("Password changed: sign in with the new one."))

@@ -128,7 +128,7 @@ async def add_member(view: SignedIn, name: str) -> Response:
         role_id = whole(view, role, view._("Role"))
         await view.services.members.add(project.ref, role_id, view.actor(), username=username)
     except MoorageError as exc:
-        return await _members_page(view, project, exc.status, exc.message, {"username": username, "role": role})
+        return await _members_page(view, project, exc.status, view.explain(exc), {"username": username, "role": role})
     label = role_labels(view).get(role_id, role)
     return view.redirect(base_url(project) + "/members",
                          flash=view._("%(user)s was added as %(role)s.", user=username, role=label))
@@ -152,7 +152,7 @@ async def change_role(view: SignedIn, name: str, member_id: int) -> Response:
         role_id = whole(view, form.text("role"), view._("Role"))
         await view.services.members.update_role(project.ref, member_id, role_id, view.actor())
     except MoorageError as exc:
-        return await _members_page(view, project, exc.status, exc.message)
+        return await _members_page(view, project, exc.status, view.explain(exc))
     return view.redirect(base_url(project) + "/members", flash=view._(
         "%(user)s is now %(role)s.", user=username, role=role_labels(view).get(role_id, str(role_id))))
 
@@ -164,7 +164,7 @@ async def remove_member(view: SignedIn, name: str, member_id: int) -> Response:
         username = await _own_member(view, project, member_id, view._("You cannot remove yourself."))
         await view.services.members.remove(project.ref, member_id, view.actor())
     except MoorageError as exc:
-        return await _members_page(view, project, exc.status, exc.message)
+        return await _members_page(view, project, exc.status, view.explain(exc))
     return view.redirect(base_url(project) + "/members",
                          flash=view._("%(user)s was removed from the project.", user=username))
 
@@ -288,7 +288,7 @@ async def create_robot(view: SignedIn, name: str) -> Response:
             permissions=permissions, duration=_duration(view, form), disabled=False, secret=None,
             creator=view.actor())
     except MoorageError as exc:
-        return await _robot_form(view, project, None, exc.status, exc.message, form)
+        return await _robot_form(view, project, None, exc.status, view.explain(exc), form)
     return _secret_page(view, project, robot, secret, refreshed=False)
 
 
@@ -316,7 +316,7 @@ async def update_robot(view: SignedIn, name: str, robot_id: int) -> Response:
                                           duration=_duration(view, form), permissions=permissions,
                                           actor=view.actor())
     except MoorageError as exc:
-        return await _robot_form(view, project, robot, exc.status, exc.message, form)
+        return await _robot_form(view, project, robot, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/robots", flash=view._("Robot account %(name)s was saved.",
                                                                        name=robot.name))
 
@@ -389,7 +389,7 @@ async def logs_page(view: SignedIn, name: str) -> Response:
             since=_day(view, filters["since"], False), until=_day(view, filters["until"], True))
         entries, pager.total = await view.services.audit.list(found, pager.offset, pager.size, [])
     except BadRequest as exc:
-        error = exc.message
+        error = view.explain(exc)
     return page(view, "project/logs.html", project, "logs", 400 if error else 200, entries=entries,
                  pager=pager, filters=filters, error=error, operation_labels=operations, type_labels=types,
                  operations=[(o, operations[o]) for o in AUDIT_OPERATIONS],

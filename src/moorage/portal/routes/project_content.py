@@ -145,7 +145,7 @@ async def _artifacts(view: View, name: str, repo: str, error: str = "", status: 
         items, pager.total = await services.repositories.list_artifacts(
             full, _artifact_filter(query, label), pager.as_page(), order, options)
     except BadRequest as exc:
-        items, error, status = [], exc.message, 400
+        items, error, status = [], view.explain(exc), 400
     rows = [{**a, "platforms": _platforms(a), **_accessory_flags(a),
              "url": artifact_url(project, repo, a["digest"])} for a in items]
     ref = project.ref
@@ -165,7 +165,7 @@ async def delete_repository(name: str, repo: str, view: SignedIn) -> Response:
     try:
         await view.services.repositories.delete(full, project.id, view.actor())
     except MoorageError as exc:
-        return view.redirect(repo_url(project, repo), flash=exc.message, error=True)
+        return view.redirect(repo_url(project, repo), flash=view.explain(exc), error=True)
     return view.redirect(f"{project_url(project)}/repositories",
                          flash=view._("Repository %(name)s deleted.", name=full))
 
@@ -193,7 +193,7 @@ async def delete_artifacts(name: str, repo: str, view: SignedIn) -> Response:
         except NotFound:
             continue  # deleted meanwhile (e.g. as the child of another selected index)
         except MoorageError as exc:
-            message = view._("%(digest)s: %(error)s", digest=digest, error=exc.message)
+            message = view._("%(digest)s: %(error)s", digest=digest, error=view.explain(exc))
             if done:
                 message = view.ngettext("%(num)d artifact deleted.", "%(num)d artifacts deleted.", done) + " " + message
             return view.redirect(repo_url(project, repo), flash=message, error=True)
@@ -291,7 +291,7 @@ async def delete_artifact(name: str, repo: str, reference: str, view: SignedIn) 
     try:
         await view.services.repositories.delete_artifact(full, reference, view.actor())
     except MoorageError as exc:
-        return view.redirect(artifact_url(project, repo, reference), flash=exc.message, error=True)
+        return view.redirect(artifact_url(project, repo, reference), flash=view.explain(exc), error=True)
     return view.redirect(repo_url(project, repo), flash=view._("Artifact %(name)s deleted.", name=reference))
 
 
@@ -311,7 +311,7 @@ async def copy_artifact(name: str, repo: str, reference: str, view: SignedIn) ->
         digest = await view.services.repositories.copy(f"{project.name}/{repo}", reference,
                                                        f"{target.name}/{target_repo}", target.id, view.actor())
     except MoorageError as exc:
-        return await _artifact(view, name, repo, reference, error=exc.message,
+        return await _artifact(view, name, repo, reference, error=view.explain(exc),
                                copy_values=(target_project, target_repo),
                                status=exc.status if exc.status < 500 else 400)
     return view.redirect(f"/projects/{quote(target.name, safe='')}/repositories/{quote(target_repo, safe='/')}"
@@ -328,7 +328,7 @@ async def add_tag(name: str, repo: str, reference: str, view: SignedIn) -> Respo
             raise BadRequest(view._("Enter a tag name."))
         await view.services.repositories.create_tag(f"{project.name}/{repo}", reference, tag, view.actor())
     except MoorageError as exc:
-        return await _artifact(view, name, repo, reference, error=exc.message,
+        return await _artifact(view, name, repo, reference, error=view.explain(exc),
                                status=exc.status if exc.status < 500 else 400, tag_value=tag)
     return view.redirect(artifact_url(project, repo, reference), flash=view._("Tag %(name)s added.", name=tag))
 
@@ -340,7 +340,7 @@ async def delete_tag(name: str, repo: str, reference: str, tag: str, view: Signe
     try:
         await view.services.repositories.delete_tag(f"{project.name}/{repo}", reference, tag, view.actor())
     except MoorageError as exc:
-        return view.redirect(url, flash=exc.message, error=True)
+        return view.redirect(url, flash=view.explain(exc), error=True)
     if not is_digest(reference) and reference == tag:  # the page's own reference is gone
         return view.redirect(repo_url(project, repo), flash=view._("Tag %(name)s deleted.", name=tag))
     return view.redirect(url, flash=view._("Tag %(name)s deleted.", name=tag))
@@ -356,7 +356,7 @@ async def attach_label(name: str, repo: str, reference: str, view: SignedIn) -> 
             raise BadRequest(view._("Choose a label."))
         await view.services.labels.attach(f"{project.name}/{repo}", reference, label_id)
     except MoorageError as exc:
-        return view.redirect(url, flash=exc.message, error=True)
+        return view.redirect(url, flash=view.explain(exc), error=True)
     return view.redirect(url, flash=view._("Label added."))
 
 
@@ -367,7 +367,7 @@ async def detach_label(name: str, repo: str, reference: str, label_id: int, view
     try:
         await view.services.labels.detach(f"{project.name}/{repo}", reference, label_id)
     except MoorageError as exc:
-        return view.redirect(url, flash=exc.message, error=True)
+        return view.redirect(url, flash=view.explain(exc), error=True)
     return view.redirect(url, flash=view._("Label removed."))
 
 
@@ -414,7 +414,7 @@ async def create_label(name: str, view: SignedIn) -> Response:
         await view.services.labels.create(PROJECT, project.id, values["name"], values["description"],
                                           values["color"])
     except MoorageError as exc:
-        return await _labels(view, name, exc.message, exc.status if exc.status < 500 else 400, values)
+        return await _labels(view, name, view.explain(exc), exc.status if exc.status < 500 else 400, values)
     return view.redirect(f"{project_url(project)}/labels", flash=view._("Label %(name)s created.",
                                                                         name=values["name"]))
 
@@ -434,7 +434,7 @@ async def update_label(name: str, label_id: int, view: SignedIn) -> Response:
     try:
         await view.services.labels.update(label_id, values["name"], values["description"], values["color"])
     except MoorageError as exc:
-        return view.redirect(f"{project_url(project)}/labels", flash=exc.message, error=True)
+        return view.redirect(f"{project_url(project)}/labels", flash=view.explain(exc), error=True)
     return view.redirect(f"{project_url(project)}/labels", flash=view._("Label %(name)s saved.",
                                                                         name=values["name"]))
 
@@ -476,5 +476,5 @@ async def save_configuration(name: str, view: SignedIn) -> Response:
     try:
         await view.services.projects.update(project.ref, view.actor(), values)
     except MoorageError as exc:
-        return await _configuration(view, name, exc.message, exc.status if exc.status < 500 else 400)
+        return await _configuration(view, name, view.explain(exc), exc.status if exc.status < 500 else 400)
     return view.redirect(f"{project_url(project)}/configuration", flash=view._("Configuration saved."))

@@ -226,7 +226,7 @@ async def add_retention_rule(view: SignedIn, name: str) -> Response:
         await _save_retention(view, project, policy, [*rules, _retention_rule(view, form, False)],
                               policy.cron if policy else "")
     except MoorageError as exc:
-        return await _retention_page(view, project, exc.status, exc.message, form)
+        return await _retention_page(view, project, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/policies", flash=view._("The retention rule was added."))
 
 
@@ -275,7 +275,7 @@ async def update_retention_rule(view: SignedIn, name: str, rule_id: int) -> Resp
         rules = [edited if r.id == rule_id else r.to_json() for r in policy.rules]
         await _save_retention(view, project, policy, rules, policy.cron)
     except MoorageError as exc:
-        return await _retention_rule_form(view, project, rule, exc.status, exc.message, form)
+        return await _retention_rule_form(view, project, rule, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/policies", flash=view._("The retention rule was saved."))
 
 
@@ -295,7 +295,7 @@ async def _change_rule(view: View, name: str, rule_id: int, change: str) -> Resp
     try:
         await _save_retention(view, project, policy, rules, policy.cron)
     except MoorageError as exc:
-        return await _retention_page(view, project, exc.status, exc.message)
+        return await _retention_page(view, project, exc.status, view.explain(exc))
     messages = {"delete": view._("The retention rule was deleted."),
                 "toggle": view._("The retention rule was updated.")}
     return view.redirect(base_url(project) + "/policies", flash=messages[change])
@@ -322,7 +322,7 @@ async def retention_schedule(view: SignedIn, name: str) -> Response:
         rules = [r.to_json() for r in policy.rules] if policy else []
         await _save_retention(view, project, policy, rules, cron)
     except MoorageError as exc:
-        return await _retention_page(view, project, exc.status, schedule_error=exc.message)
+        return await _retention_page(view, project, exc.status, schedule_error=view.explain(exc))
     return view.redirect(base_url(project) + "/policies", flash=view._("The retention schedule was saved."))
 
 
@@ -337,7 +337,7 @@ async def run_retention(view: SignedIn, name: str) -> Response:
     try:
         execution_id = await view.services.retention.trigger(policy, dry_run, view.ctx.username)
     except MoorageError as exc:
-        return await _retention_page(view, project, exc.status, exc.message)
+        return await _retention_page(view, project, exc.status, view.explain(exc))
     flash = view._("The dry run has started.") if dry_run else view._("The retention run has started.")
     return view.redirect(f"{base_url(project)}/policies/retention/executions/{execution_id}", flash=flash)
 
@@ -456,7 +456,7 @@ async def add_immutable_rule(view: SignedIn, name: str) -> Response:
     try:
         await view.services.immutability.create(project.ref, _immutable_body(view, form), view.actor())
     except MoorageError as exc:
-        return await _immutability_page(view, project, exc.status, exc.message, form)
+        return await _immutability_page(view, project, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/policies/immutability",
                          flash=view._("The immutability rule was added."))
 
@@ -481,7 +481,7 @@ async def update_immutable_rule(view: SignedIn, name: str, rule_id: int) -> Resp
     try:
         await view.services.immutability.update(project.ref, rule_id, _immutable_body(view, form), view.actor())
     except MoorageError as exc:
-        return await _immutable_form(view, project, rule, exc.status, exc.message, form)
+        return await _immutable_form(view, project, rule, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/policies/immutability",
                          flash=view._("The immutability rule was saved."))
 

@@ -103,7 +103,7 @@ async def create_webhook(view: SignedIn, name: str) -> Response:
     try:
         await view.services.webhooks.create(project.ref, _webhook_input(form, None), view.actor())
     except MoorageError as exc:
-        return await _webhook_form(view, project, None, exc.status, exc.message, form)
+        return await _webhook_form(view, project, None, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/webhooks",
                          flash=view._("Webhook %(name)s was created.", name=form.text("name")))
 
@@ -122,7 +122,7 @@ async def update_webhook(view: SignedIn, name: str, policy_id: int) -> Response:
     try:
         await view.services.webhooks.update(project.ref, policy_id, _webhook_input(form, policy), view.actor())
     except MoorageError as exc:
-        return await _webhook_form(view, project, policy, exc.status, exc.message, form)
+        return await _webhook_form(view, project, policy, exc.status, view.explain(exc), form)
     return view.redirect(base_url(project) + "/webhooks",
                          flash=view._("Webhook %(name)s was saved.", name=form.text("name")))
 

@@ -106,7 +106,7 @@ async def create_project(view: SignedIn) -> Response:
                                             owner_id=view.principal.id, actor=view.actor(), storage_limit=limit,
                                             registry_id=registry_id)
     except MoorageError as exc:
-        return await _new_form(view, values, exc.message, status=exc.status if exc.status < 500 else 400)
+        return await _new_form(view, values, view.explain(exc), status=exc.status if exc.status < 500 else 400)
     return view.redirect(f"/projects/{name}", flash=view._("Project %(name)s created.", name=name))
 
 
@@ -117,5 +117,5 @@ async def delete_project(name: str, view: SignedIn) -> Response:
     try:
         await view.services.projects.delete(ref, view.actor())
     except MoorageError as exc:
-        return view.redirect(f"/projects/{name}", flash=exc.message, error=True)
+        return view.redirect(f"/projects/{name}", flash=view.explain(exc), error=True)
     return view.redirect("/projects", flash=view._("Project %(name)s deleted.", name=name))

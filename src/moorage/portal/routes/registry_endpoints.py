@@ -89,7 +89,7 @@ async def create_registry(view: SignedIn) -> Response:
             raise BadRequest(view._("Enter the endpoint URL."))
         await view.services.registries.create(_registry_input(values), view.actor())
     except MoorageError as exc:
-        return await _registry_form(view, values, None, error=exc.message, status=error_status(exc))
+        return await _registry_form(view, values, None, error=view.explain(exc), status=error_status(exc))
     return view.redirect(REGISTRIES, flash=view._("Registry endpoint %(name)s created.", name=values["name"]))
 
 
@@ -102,7 +102,7 @@ async def _test(view: View, registry: RegistryRecord | None) -> Response:
             raise BadRequest(view._("Enter the endpoint URL."))
         await view.services.registries.ping(registry.id if registry else None, body)
     except MoorageError as exc:
-        result = ("error", view._("Connection failed: %(reason)s", reason=exc.message))
+        result = ("error", view._("Connection failed: %(reason)s", reason=view.explain(exc)))
         return await _registry_form(view, values, registry, result=result)
     return await _registry_form(view, values, registry, result=(
         "ok", view._("Connection succeeded: %(url)s answers and accepts the credentials.", url=values["url"])))
@@ -131,7 +131,7 @@ async def update_registry(registry_id: int, view: SignedIn) -> Response:
             raise BadRequest(view._("Enter a name for the endpoint."))
         await view.services.registries.update(registry_id, _registry_input(values), view.actor())
     except MoorageError as exc:
-        return await _registry_form(view, values, registry, error=exc.message, status=error_status(exc))
+        return await _registry_form(view, values, registry, error=view.explain(exc), status=error_status(exc))
     return view.redirect(REGISTRIES, flash=view._("Registry endpoint %(name)s saved.", name=values["name"]))
 
 
@@ -150,7 +150,7 @@ async def ping_registry(registry_id: int, view: SignedIn) -> Response:
         await view.services.registries.ping(registry_id, RegistryInput())
     except MoorageError as exc:
         return view.redirect(REGISTRIES, flash=view._("%(name)s: connection failed: %(reason)s",
-                                                      name=registry.name, reason=exc.message), error=True)
+                                                      name=registry.name, reason=view.explain(exc)), error=True)
     return view.redirect(REGISTRIES, flash=view._("%(name)s: connection succeeded.", name=registry.name))
 
 
@@ -168,5 +168,5 @@ async def delete_registry(registry_id: int, view: SignedIn) -> Response:
     try:
         await view.services.registries.delete(registry_id, view.actor())
     except MoorageError as exc:
-        return view.redirect(REGISTRIES, flash=exc.message, error=True)
+        return view.redirect(REGISTRIES, flash=view.explain(exc), error=True)
     return view.redirect(REGISTRIES, flash=view._("Registry endpoint %(name)s deleted.", name=registry.name))

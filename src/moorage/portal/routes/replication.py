@@ -196,7 +196,7 @@ async def create_policy(view: SignedIn) -> Response:
     try:
         await view.services.replication.create(_policy_body(view, values), view.actor())
     except MoorageError as exc:
-        return await _policy_form(view, values, None, error=exc.message, status=error_status(exc))
+        return await _policy_form(view, values, None, error=view.explain(exc), status=error_status(exc))
     return view.redirect(POLICIES, flash=view._("Replication policy %(name)s created.", name=values["name"]))
 
 
@@ -215,7 +215,7 @@ async def update_policy(policy_id: int, view: SignedIn) -> Response:
     try:
         await view.services.replication.update(policy_id, _policy_body(view, values), view.actor())
     except MoorageError as exc:
-        return await _policy_form(view, values, policy, error=exc.message, status=error_status(exc))
+        return await _policy_form(view, values, policy, error=view.explain(exc), status=error_status(exc))
     return view.redirect(POLICIES, flash=view._("Replication policy %(name)s saved.", name=values["name"]))
 
 
@@ -228,7 +228,7 @@ async def enable_policy(policy_id: int, view: SignedIn) -> Response:
     try:
         await view.services.replication.update(policy_id, _row_body(policy, enabled=enabled), view.actor())
     except MoorageError as exc:
-        return view.redirect(back, flash=exc.message, error=True)
+        return view.redirect(back, flash=view.explain(exc), error=True)
     return view.redirect(back, flash=view._("Replication policy %(name)s enabled.", name=policy.name) if enabled
                          else view._("Replication policy %(name)s disabled.", name=policy.name))
 
@@ -242,7 +242,7 @@ async def delete_policy(policy_id: int, view: SignedIn) -> Response:
     except MoorageError as exc:
         return view.redirect(POLICIES, flash=view._(
             "Replication policy %(name)s cannot be deleted while it runs: stop the run first.", name=policy.name)
-            if exc.status == 412 else exc.message, error=True)
+            if exc.status == 412 else view.explain(exc), error=True)
     return view.redirect(POLICIES, flash=view._("Replication policy %(name)s deleted.", name=policy.name))
 
 
@@ -260,7 +260,7 @@ async def run_policy(policy_id: int, view: SignedIn) -> Response:
             text = view._("Replication policy %(name)s allows one run at a time and one is running.",
                           name=policy.name)
         else:
-            text = exc.message
+            text = view.explain(exc)
         return view.redirect(back, flash=text, error=True)
     return view.redirect(f"{EXECUTIONS}/{execution_id}",
                          flash=view._("Replication policy %(name)s started.", name=policy.name))
@@ -376,7 +376,7 @@ async def stop_execution(execution_id: int, view: SignedIn) -> Response:
     try:
         await view.services.replication.stop(execution_id)
     except MoorageError as exc:
-        return view.redirect(here, flash=exc.message, error=True)
+        return view.redirect(here, flash=view.explain(exc), error=True)
     return view.redirect(here, flash=view._("Stop requested: running tasks stop at their next step."))
 
 
@@ -393,7 +393,7 @@ async def retry_execution(execution_id: int, view: SignedIn) -> Response:
         elif exc.status == 422:
             text = view._("No task of this run failed: there is nothing to re-run.")
         else:
-            text = exc.message
+            text = view.explain(exc)
         return view.redirect(here, flash=text, error=True)
     return view.redirect(f"{EXECUTIONS}/{new_id}",
                          flash=view._("The failed tasks of run %(id)s are running again.", id=execution_id))

@@ -68,7 +68,7 @@ async def users_create(view: SignedIn) -> Response:
         await view.services.users.create(values["username"], password, view.actor(), email=values["email"],
                                          realname=values["realname"], comment=values["comment"])
     except MoorageError as exc:
-        return await _users_page(view, exc.status, exc.message, values)
+        return await _users_page(view, exc.status, view.explain(exc), values)
     return view.redirect("/admin/users", flash=view._("User %(name)s created.", name=values["username"]))
 
 
@@ -81,7 +81,7 @@ async def user_detail(view: SignedIn, user_id: int) -> Response:
 
 async def _user_error(view: View, user_id: int, exc: MoorageError) -> Response:
     return view.render("admin/users.html", status=exc.status, tab="users", detail=True,
-                       user=await view.services.users.get(user_id), me=view.principal.id, error=exc.message)
+                       user=await view.services.users.get(user_id), me=view.principal.id, error=view.explain(exc))
 
 
 @router.post("/users/{user_id}/profile")
@@ -171,7 +171,7 @@ async def labels_create(view: SignedIn) -> Response:
     try:
         await view.services.labels.create(GLOBAL, None, values["name"], values["description"], values["color"])
     except MoorageError as exc:
-        return await _labels_page(view, exc.status, exc.message, values)
+        return await _labels_page(view, exc.status, view.explain(exc), values)
     return view.redirect("/admin/labels", flash=view._("Label %(name)s created.", name=values["name"]))
 
 
@@ -198,7 +198,7 @@ async def label_update(view: SignedIn, label_id: int) -> Response:
     try:
         await view.services.labels.update(label_id, values["name"], values["description"], values["color"])
     except MoorageError as exc:
-        return await _labels_page(view, exc.status, exc.message, values, edit=label)
+        return await _labels_page(view, exc.status, view.explain(exc), values, edit=label)
     return view.redirect("/admin/labels", flash=view._("Label %(name)s saved.", name=values["name"]))
 
 
@@ -271,7 +271,7 @@ async def configuration_save(view: SignedIn) -> Response:
         if changed:
             await view.services.config.update(changed, view.actor())
     except MoorageError as exc:
-        return await _config_page(view, exc.status, exc.message)
+        return await _config_page(view, exc.status, view.explain(exc))
     flash = view._("Configuration saved.") if changed else view._("Nothing changed.")
     return view.redirect("/admin/configuration", flash=flash)
 

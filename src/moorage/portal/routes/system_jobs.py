@@ -79,7 +79,7 @@ async def gc_run(view: SignedIn) -> Response:
                   "workers": form.integer("workers", 1)}
         run_id = await gc.run_now(gc.parse(params))
     except MoorageError as exc:
-        return await _gc_page(view, exc.status, exc.message)
+        return await _gc_page(view, exc.status, view.explain(exc))
     flash = view._("Dry run %(id)s started.", id=run_id) if dry_run else view._("Garbage collection %(id)s started.",
                                                                                id=run_id)
     return view.redirect("/admin/gc", flash=flash)
@@ -94,7 +94,7 @@ async def gc_schedule(view: SignedIn) -> Response:
         await view.services.gc.set_schedule(kind, cron, {"delete_untagged": form.flag("delete_untagged"),
                                                          "workers": form.integer("workers", 1)})
     except MoorageError as exc:
-        return await _gc_page(view, exc.status, exc.message)
+        return await _gc_page(view, exc.status, view.explain(exc))
     return view.redirect("/admin/gc", flash=view._("Schedule saved."))
 
 
@@ -162,7 +162,7 @@ async def audit_logs(view: SignedIn) -> Response:
                         since=_moment(view, filters["since"], view._("From")),
                         until=_moment(view, filters["until"], view._("To")))
     except MoorageError as exc:
-        f, error, status = AuditFilter(), exc.message, exc.status
+        f, error, status = AuditFilter(), view.explain(exc), exc.status
     pager = view.pager()
     rows, pager.total = await view.services.audit.list(f, pager.offset, pager.size, [])
     return view.render("admin/audit.html", status=status, tab="audit", entries=rows, pager=pager, filters=filters,
@@ -209,7 +209,7 @@ async def purge_run(view: SignedIn) -> Response:
     try:
         run_id = await purge.run_now(purge.parse(_purge_params(form, dry_run)))
     except MoorageError as exc:
-        return await _purge_page(view, exc.status, exc.message)
+        return await _purge_page(view, exc.status, view.explain(exc))
     return view.redirect("/admin/audit-logs/purge", flash=view._("Purge %(id)s started.", id=run_id))
 
 
@@ -221,7 +221,7 @@ async def purge_schedule(view: SignedIn) -> Response:
         kind, cron = _schedule_form(view, form)
         await view.services.auditpurge.set_schedule(kind, cron, _purge_params(form, False))
     except MoorageError as exc:
-        return await _purge_page(view, exc.status, exc.message)
+        return await _purge_page(view, exc.status, view.explain(exc))
     return view.redirect("/admin/audit-logs/purge", flash=view._("Schedule saved."))
 
 
