@@ -347,3 +347,23 @@ def test_domain_errors_are_introduced_in_the_pages_language(zh: PortalClient) ->
     again = zh.post("/projects/new", {"name": name})
     assert again.status_code == 409
     assert "冲突：" in again.text and "already exists" in again.text
+
+
+def test_an_administrator_changes_a_projects_storage_limit(admin: PortalClient, api: httpx.Client,
+                                                           portal: Server) -> None:
+    name = f"quota{secrets.token_hex(3)}"
+    assert api.post("/projects", json={"project_name": name}).status_code == 201
+    assert 'action="/projects/' + name + '/quota"' in admin.page(f"/projects/{name}")
+    response = admin.post(f"/projects/{name}/quota", {"limit": "5", "unit": "GiB"})
+    assert response.status_code == 303
+    project_id = api.get(f"/projects/{name}", headers={"X-Is-Resource-Name": "true"}).json()["project_id"]
+    assert api.get("/quotas", params={"reference_id": project_id}).json()[0]["hard"]["storage"] == 5 * 1024**3
+    assert f"The storage limit of {name} was saved." in notices(admin.page(f"/projects/{name}"))
+    bad = admin.post(f"/projects/{name}/quota", {"limit": "lots", "unit": "GB"})
+    assert bad.status_code == 303 and "positive number" in " ".join(notices(admin.page(f"/projects/{name}")))
+    user, password = make_user(api)
+    assert api.post(f"/projects/{name}/members", headers={"X-Is-Resource-Name": "true"},
+                    json={"role_id": 1, "member_user": {"username": user}}).status_code == 201
+    owner = PortalClient(portal).sign_in(user, password)
+    assert f'action="/projects/{name}/quota"' not in owner.page(f"/projects/{name}")
+    assert owner.post(f"/projects/{name}/quota", {"limit": "-1", "unit": "GB"}).status_code == 403

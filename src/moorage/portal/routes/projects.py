@@ -85,14 +85,7 @@ async def create_project(view: SignedIn) -> Response:
         name = values["name"]
         if not name:
             raise BadRequest(view._("Enter a project name."))
-        requested: int | None = None
-        if view.principal.sysadmin and values["limit"] not in ("", "-1"):
-            amount = float(values["limit"]) if values["limit"].replace(".", "", 1).isdigit() else None
-            if amount is None or values["unit"] not in UNITS:
-                raise BadRequest(view._("The storage limit must be -1 (unlimited) or a positive number."))
-            requested = int(amount * UNITS[values["unit"]])
-        elif view.principal.sysadmin:
-            requested = -1
+        requested = parse_limit(view, values["limit"], values["unit"]) if view.principal.sysadmin else None
         registry_id = None
         if values["proxy"]:
             if not view.principal.sysadmin:
@@ -108,6 +101,33 @@ async def create_project(view: SignedIn) -> Response:
     except MoorageError as exc:
         return await _new_form(view, values, view.explain(exc), status=exc.status if exc.status < 500 else 400)
     return view.redirect(f"/projects/{name}", flash=view._("Project %(name)s created.", name=name))
+
+
+def parse_limit(view: View, raw: str, unit: str) -> int:
+    """A storage limit from a form: -1 (unlimited) or a positive amount of ``unit``."""
+    if raw in ("", "-1"):
+        return -1
+    try:
+        amount = float(raw)
+    except ValueError:
+        amount = -1.0
+    if amount < 0 or unit not in UNITS:
+        raise BadRequest(view._("The storage limit must be -1 (unlimited) or a positive number."))
+    return int(amount * UNITS[unit])
+
+
+@router.post("/projects/{name}/quota")
+async def set_quota(name: str, view: SignedIn) -> Response:
+    """A system administrator changes the project's storage limit (Harbor's project quotas)."""
+    ref = await view.services.projects.get_ref(name, is_name=True)
+    await view.require_system("quota", "update")
+    form = await view.form()
+    try:
+        limit = parse_limit(view, form.text("limit"), form.text("unit"))
+        await view.services.quotas.set_limit(ref.id, limit, view.actor())
+    except MoorageError as exc:
+        return view.redirect(f"/projects/{name}", flash=view.explain(exc), error=True)
+    return view.redirect(f"/projects/{name}", flash=view._("The storage limit of %(name)s was saved.", name=name))
 
 
 @router.post("/projects/{name}/delete")
