@@ -20,8 +20,7 @@ import pytest
 from tests.common.oci import push_image
 from tests.common.servers import ADMIN, Server, start_reference_registry
 from tests.integration.portal.conftest import PortalClient
-
-FINAL = ("Succeed", "Failed", "Stopped")
+from tests.integration.replication.conftest import wait_execution
 
 
 def unique(prefix: str) -> str:
@@ -117,18 +116,6 @@ def create_policy_api(api: httpx.Client, registry_id: int, push: bool = True, **
                             "dest_namespace": "", "dest_namespace_replace_count": -1, **fields}
     body["dest_registry" if push else "src_registry"] = {"id": registry_id}
     return location_id(api.post("/replication/policies", json=body))
-
-
-def wait_execution(api: httpx.Client, execution_id: int, until: tuple[str, ...] = FINAL,
-                   timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = api.get(f"/replication/executions/{execution_id}")
-        assert r.status_code == 200, r.text
-        if r.json()["status"] in until:
-            return dict(r.json())
-        assert time.monotonic() < deadline, f"execution {execution_id} still {r.json()}"
-        time.sleep(0.2)
 
 
 def wait_page(client: PortalClient, path: str, predicate: Callable[[str], bool], timeout: float = 60) -> str:
