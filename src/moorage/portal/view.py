@@ -15,6 +15,7 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
@@ -198,7 +199,7 @@ class View:
     async def form(self) -> Form:
         """The submitted form (already read, and its CSRF token checked, for every POST)."""
         if self.form_values is None:
-            self.form_values = await read_form(self.request)
+            self.form_values = await read_form(self.request, self._)
         return self.form_values
 
     def query(self, name: str, default: str = "") -> str:
@@ -288,7 +289,7 @@ class View:
         return self._apply(RedirectResponse(safe_next(url), status_code=303))
 
 
-async def read_form(request: Request) -> Form:
+async def read_form(request: Request, gettext: Callable[[str], str] = str) -> Form:
     """Parse a URL-encoded body of at most 1 MiB (BAD_REQUEST otherwise)."""
     cached = getattr(request.state, "portal_form", None)
     if cached is not None:
@@ -299,9 +300,9 @@ async def read_form(request: Request) -> Form:
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_FORM_BYTES:
-                raise BadRequest("the form is too large")
+                raise BadRequest(gettext("The form is too large."))
     if body and ctype != "application/x-www-form-urlencoded":
-        raise BadRequest("forms must be sent as application/x-www-form-urlencoded")
+        raise BadRequest(gettext("Forms must be sent as application/x-www-form-urlencoded."))
     form = Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
     request.state.portal_form = form
     return form
@@ -339,7 +340,7 @@ async def resolve_view(request: Request) -> View:
     if request.method == "POST":
         sent = (await view.form()).get(CSRF_FIELD)
         if not sent or not hmac.compare_digest(sent.encode(), view.csrf_token.encode()):
-            raise Forbidden("the form has expired or did not come from this site: reload the page and try again")
+            raise Forbidden(view._("The form has expired or did not come from this site: reload the page and try again."))
     return view
 
 
