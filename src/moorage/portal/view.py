@@ -340,7 +340,8 @@ async def resolve_view(request: Request) -> View:
     if request.method == "POST":
         sent = (await view.form()).get(CSRF_FIELD)
         if not sent or not hmac.compare_digest(sent.encode(), view.csrf_token.encode()):
-            raise Forbidden(view._("The form has expired or did not come from this site: reload the page and try again."))
+            raise Forbidden(view._(
+                "The form has expired or did not come from this site: reload the page and try again."))
     return view
 
 
