@@ -278,3 +278,18 @@ def test_replication_in_the_browser(page: Page, server: Server, artifacts: Path)
     page.goto(server.url + "/admin/replications/executions")
     expect(page.locator("table.list")).to_contain_text("Succeeded")
     shot(page, artifacts, "32-replication-executions")
+
+
+def test_select_all_ticks_the_page(page: Page, server: Server) -> None:
+    """The artifacts page's select-all box (shown only with JavaScript) ticks every row."""
+    from tests.common.oci import push_image
+
+    project = f"sel{secrets.token_hex(2)}"
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
+        assert client.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
+        for tag in ("a", "b", "c"):
+            push_image(client, f"{project}/app", tag)
+    sign_in_new_admin(page, server)
+    page.goto(f"{server.url}/projects/{project}/repositories/app")
+    page.get_by_label("Select all on this page").check()
+    expect(page.locator("tbody input[name=digest]:checked")).to_have_count(3)

@@ -42,3 +42,12 @@ function poll(element) {
   }, 2000);
 }
 document.querySelectorAll("[data-poll][data-poll-active]").forEach(poll);
+
+// "Select all" boxes: hidden without JavaScript (they could do nothing there); each ticks
+// every checkbox of its table whose name is its data-select-all.
+document.querySelectorAll("input[data-select-all]").forEach((all) => {
+  const name = all.getAttribute("data-select-all");
+  const boxes = () => all.closest("table").querySelectorAll(`tbody input[type=checkbox][name="${name}"]`);
+  all.hidden = false;
+  all.addEventListener("change", () => { boxes().forEach((box) => { box.checked = all.checked; }); });
+});
